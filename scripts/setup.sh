@@ -41,6 +41,7 @@ fi
 # --- kernel filesystems the SDK uses -----------------------------------------
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || log "could not mount bpffs"
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || log "could not mount tracefs"
+mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security 2>/dev/null || log "could not mount securityfs"
 
 # --- pnpm and workspace dependencies --------------------------------------
 if ! command -v pnpm >/dev/null 2>&1; then
@@ -59,5 +60,5 @@ pnpm --filter @bpfkit/native run build
 log "building BPF objects"
 bash bpf/build.sh
 log "building TypeScript packages"
-pnpm --filter './packages/*' run build
+pnpm --filter './packages/*' --filter './examples/*' run build
 log "ready"

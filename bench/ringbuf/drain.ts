@@ -1,0 +1,135 @@
+/**
+ * Ring-buffer consumer benchmark (issue 1/5).
+ *
+ * Drain: the shared producer fills a 256 MiB ring with N 64-byte records while
+ * nobody reads; then we time draining them (a) through the zero-copy batch view
+ * and (b) as decoded objects, and in the same run the C libbpf reference
+ * (drain-c). Each is repeated and the median taken. Prints ns/event and ratios
+ * and a final JSON line.
+ *
+ * Live (--live): a child calls getppid() flat out on one core (1000 records per
+ * call) for 3 s while the SDK consumes on the event loop; prints the delivered
+ * rate and the kernel-counted drops, next to the C consumer (consumer-c).
+ *
+ *   tsx bench/ringbuf/drain.ts [N] [--live]
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { Collection, CollectionSpec, type Codec } from '@bpfkit/core'
+import { buildPeers, median, parseKv, round } from '../common.js'
+
+const args = process.argv.slice(2)
+const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 2_000_000)
+const RUNS = 5
+const peers = buildPeers()
+const producerObj = join(peers, 'producer.bpf.o')
+
+interface Rec { seq: number; ts: number; pid: number; kind: number }
+/** What a user writes (or `bpfkit gen types` emits) for the producer's struct rec. */
+const recCodec: Codec<Rec> = {
+  size: 64,
+  decode: (v, o) => ({
+    seq: v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296,
+    ts: v.getUint32(o + 8, true) + v.getUint32(o + 12, true) * 4294967296,
+    pid: v.getUint32(o + 16, true),
+    kind: v.getUint32(o + 20, true),
+  }),
+  encode: () => {
+    throw new Error('not needed')
+  },
+}
+
+function loadProducer(target: number, batch: number): Collection {
+  const spec = CollectionSpec.fromFile(producerObj)
+  spec.variables.must('target_tgid').set(target)
+  spec.variables.must('batch').set(batch)
+  return new Collection(spec)
+}
+
+/** Fills the ring with N records from this process, then times `drain`. */
+function timeDrain(mode: 'raw' | 'decoded'): number {
+  using coll = loadProducer(process.pid, 1000)
+  using link = coll.program('produce').attach()
+  for (let i = 0; i < N / 1000; i++) void process.ppid
+  link.close()
+  using rb = coll.ringBuffer<Rec>('rb', { codec: recCodec, lost: { map: coll.map('stats'), key: 1 } })
+  let n = 0
+  let sum = 0
+  if (mode === 'raw') {
+    rb.onBatch((b) => {
+      const { offsets, view, count } = b
+      for (let i = 0; i < count; i++) sum += view.getUint32(offsets[2 * i]!, true)
+      n += count
+    })
+  } else {
+    rb.on('data', (r) => {
+      sum += r.seq
+      n++
+    })
+  }
+  const t0 = process.hrtime.bigint()
+  rb.consume()
+  const dt = Number(process.hrtime.bigint() - t0)
+  if (n !== N) throw new Error(`${mode}: drained ${n} of ${N} (lost ${rb.refreshLost()})`)
+  void sum
+  return dt / n
+}
+
+function cDrain(): number {
+  const out = execFileSync(join(peers, 'drain-c'), [String(N)], { env: { ...process.env, PRODUCER_OBJ: producerObj }, encoding: 'utf8' })
+  return Number(parseKv(out).ns_per_event)
+}
+
+async function live(seconds: number): Promise<void> {
+  const child = spawn(join(peers, 'getppid-loop'), [], { stdio: 'ignore' })
+  const coll = loadProducer(child.pid!, 1000)
+  const link = coll.program('produce').attach()
+  const rb = coll.ringBuffer('rb', { lost: { map: coll.map('stats'), key: 1 }, ref: true })
+  let n = 0
+  rb.onBatch((b) => (n += b.count))
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  await new Promise((r) => setTimeout(r, seconds * 1000))
+  const dt = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  child.kill('SIGKILL')
+  link.close()
+  const drops = rb.refreshLost()
+  rb.close()
+  coll.close()
+  const cOut = parseKv(execFileSync(join(peers, 'consumer-c'), [String(seconds)], { env: { ...process.env, PRODUCER_OBJ: producerObj }, encoding: 'utf8' }))
+  const line = {
+    sdk_rate: Math.round(n / dt),
+    sdk_drops: drops,
+    sdk_cpu_ns_per_event: round(((cpu.user + cpu.system) * 1000) / Math.max(n, 1)),
+    c_rate: Number(cOut.rate?.replace('/s', '')),
+    c_drops: Number(cOut.drops),
+    c_cpu_ns_per_event: Number(cOut.cpu_ns_per_event),
+  }
+  console.log(`live ${seconds}s: sdk ${line.sdk_rate}/s drops=${line.sdk_drops} | libbpf-c ${line.c_rate}/s drops=${line.c_drops}`)
+  console.log(JSON.stringify(line))
+}
+
+if (args.includes('--live')) {
+  await live(3)
+} else {
+  const raw: number[] = []
+  const decoded: number[] = []
+  const c: number[] = []
+  for (let r = 0; r < RUNS; r++) {
+    c.push(cDrain())
+    raw.push(timeDrain('raw'))
+    decoded.push(timeDrain('decoded'))
+  }
+  const res = {
+    sdk_raw_ns: round(median(raw)),
+    sdk_decoded_ns: round(median(decoded)),
+    c_ns: round(median(c)),
+    raw_ratio: 0,
+    decoded_ratio: 0,
+  }
+  res.raw_ratio = round(res.sdk_raw_ns / res.c_ns)
+  res.decoded_ratio = round(res.sdk_decoded_ns / res.c_ns)
+  console.log(`drain ${N} x 64 B records, median of ${RUNS}: raw ${res.sdk_raw_ns} ns/event, decoded ${res.sdk_decoded_ns} ns/event, libbpf C ${res.c_ns} ns/event`)
+  console.log(JSON.stringify(res))
+}

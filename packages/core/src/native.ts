@@ -1,0 +1,72 @@
+/**
+ * Loads the native addon lazily, so that the parts of the SDK that need no
+ * kernel (replay, codecs, ELF/BTF parsing) work without it, and turns the
+ * addon's plain errors into the typed errors of errors.ts.
+ */
+import { createRequire } from 'node:module'
+import type { NativeBinding } from '@bpfkit/native'
+import { BpfError, ClosedError, InvalidArgumentError, NotFoundError, PermissionError, SyscallError } from './errors.js'
+import { hasCapability } from './caps.js'
+
+let binding: NativeBinding | undefined
+
+/** The native binding; throws a BpfError with a hint when it was not built. */
+export function native(): NativeBinding {
+  if (binding) return binding
+  try {
+    const require = createRequire(import.meta.url)
+    binding = require('@bpfkit/native') as NativeBinding
+  } catch (cause) {
+    throw new BpfError(
+      'the bpfkit native addon is not available: install a prebuilt @bpfkit/native or run scripts/setup.sh',
+      { code: 'BPFKIT_NATIVE', cause },
+    )
+  }
+  return binding
+}
+
+/** Shape of the errors the addon throws (see native/index.d.ts). */
+export interface RawNativeError extends Error {
+  errno?: number
+  code?: string
+  op?: string
+  libbpfLog?: string
+  verifierLog?: string
+  program?: string
+  logTruncated?: boolean
+}
+
+/** What the failing call was doing, for the message and for permission hints. */
+export interface ErrorContext {
+  /** human description, e.g. "load object 'x'" */
+  action: string
+  /** capability that would make EPERM go away, e.g. 'CAP_BPF and CAP_PERFMON' */
+  capability?: string
+}
+
+/**
+ * Converts an error thrown by the addon into a typed BpfError. Errors that are
+ * already BpfErrors pass through unchanged.
+ */
+export function toBpfError(err: unknown, ctx: ErrorContext): BpfError {
+  if (err instanceof BpfError) return err
+  const e = err as RawNativeError
+  const errno = typeof e?.errno === 'number' ? e.errno : 0
+  const code = typeof e?.code === 'string' ? e.code : 'EUNKNOWN'
+  const detail = firstUsefulLibbpfLine(e?.libbpfLog) || (e?.message ?? String(err))
+  if (code === 'ECLOSED') return new ClosedError(ctx.action)
+  if (code === 'EINVAL' && errno === 0) return new InvalidArgumentError(`${ctx.action}: ${e.message}`)
+  if (code === 'ENOENT' && errno === 0) return new NotFoundError('name', e.message)
+  if ((code === 'EPERM' || code === 'EACCES') && ctx.capability && !hasCapability(ctx.capability)) {
+    return new PermissionError(ctx.capability, ctx.action, { errno, libbpfLog: e.libbpfLog, cause: err })
+  }
+  return new SyscallError(ctx.action, errno, code, detail, e?.libbpfLog)
+}
+
+/** libbpf logs are noisy; the last warning line usually names the cause. */
+export function firstUsefulLibbpfLine(log: string | undefined): string {
+  if (!log) return ''
+  const lines = log.split('\n').map((l) => l.trim()).filter(Boolean)
+  const warn = lines.filter((l) => /error|fail|invalid|corrupt|not|unknown|unsupported/i.test(l))
+  return (warn.at(-1) ?? lines.at(-1) ?? '').replace(/^libbpf:\s*/, '')
+}

@@ -1,0 +1,339 @@
+/**
+ * Ring-buffer consumer (BPF_MAP_TYPE_RINGBUF, kernel 5.8+).
+ *
+ * The addon watches the map fd with a uv_poll handle on the Node event loop
+ * (no thread, no timer), copies each wake-up's records into one reusable
+ * buffer, and makes one JS call per batch. Three ways to consume:
+ *  - onBatch()/'batch': a RecordBatch view; walk records with no allocation;
+ *  - 'data': one decoded object per record (codec) or a Uint8Array copy;
+ *  - for await: decoded records with backpressure.
+ *
+ * Backpressure policy (for await): at most `highWaterMark` records (plus the
+ * batch in flight) wait in user space. When the queue is full the SDK stops
+ * reading: records stay in the kernel ring, and when that fills the BPF
+ * program's reservations fail and are counted in the kernel (`lost`). Nothing
+ * is dropped in user space without being counted in `stats`.
+ */
+import { EventEmitter } from 'eventemitter3'
+import type { NativeRingReader } from '@bpfkit/native'
+import type { Codec } from './codec.js'
+import { BpfError, InvalidArgumentError } from './errors.js'
+import type { BpfMap } from './map.js'
+import { native, toBpfError } from './native.js'
+import { Resource } from './resource.js'
+
+/** A batch of records, valid only during the callback that receives it. */
+export class RecordBatch {
+  /** number of records */
+  count = 0
+  /** DataView over the shared buffer; record i starts at offset(i) */
+  view: DataView
+  /** the same bytes as a Uint8Array */
+  bytes: Uint8Array
+  /** pairs (offset, length) per record */
+  offsets: Uint32Array
+
+  /** @internal */
+  constructor(data: ArrayBuffer, offsets: Uint32Array) {
+    this.view = new DataView(data)
+    this.bytes = new Uint8Array(data)
+    this.offsets = offsets
+  }
+
+  /** Byte offset of record i in `view`/`bytes`. */
+  offset(i: number): number {
+    return this.offsets[2 * i]!
+  }
+
+  /** Length in bytes of record i. */
+  length(i: number): number {
+    return this.offsets[2 * i + 1]!
+  }
+
+  /** Decodes record i (throws InvalidArgumentError when it is shorter than the codec). */
+  decode<T>(i: number, codec: Codec<T>): T {
+    if (this.offsets[2 * i + 1]! < codec.size) {
+      throw new InvalidArgumentError(`record ${i} is ${this.length(i)} bytes, codec needs ${codec.size}`)
+    }
+    return codec.decode(this.view, this.offsets[2 * i]!)
+  }
+
+  /** A copy of record i's bytes (allocates; for keeping records after the callback). */
+  copy(i: number): Uint8Array {
+    const o = this.offsets[2 * i]!
+    return this.bytes.slice(o, o + this.offsets[2 * i + 1]!)
+  }
+}
+
+/** Where a BPF program counts the records it could not reserve (see bpf/include/bpfkit.h). */
+export interface LostCounter {
+  /** an array or per-CPU array map of u64 counters */
+  map: BpfMap
+  /** index of the counter (default 0) */
+  key?: number
+}
+
+export interface RingBufferOptions<T> {
+  /** decodes records for 'data' and for await; default: Uint8Array copies */
+  codec?: Codec<T>
+  /** kernel-side reservation-failure counter, reported as `lost` */
+  lost?: LostCounter
+  /** most decoded records queued for a slow `for await` consumer (default 4096) */
+  highWaterMark?: number
+  /** initial size of the reusable copy buffer (default 4 MiB) */
+  bufferSize?: number
+  /** most records per batch callback (default 65536) */
+  maxRecordsPerBatch?: number
+  /** most batches per event-loop wake-up, so bursts cannot starve the loop (default 16) */
+  maxBatchesPerWake?: number
+  /** keep the process alive while the ring is open (default false: like an unref'd socket) */
+  ref?: boolean
+}
+
+export interface RingBufferStats {
+  records: number
+  batches: number
+  /** reservations the BPF program counted as failed (ring full) */
+  lost: number
+  /** records shorter than the codec: emitted as 'error', not decoded */
+  malformed: number
+  /** decoded records discarded because a for-await loop ended early */
+  discarded: number
+}
+
+export interface RingBufferEvents<T> {
+  data: [record: T]
+  batch: [batch: RecordBatch]
+  lost: [info: { count: number; total: number }]
+  error: [error: Error]
+  close: []
+}
+
+export class RingBuffer<T = Uint8Array> extends Resource {
+  readonly map: string
+  readonly size: number
+  readonly stats: RingBufferStats = { records: 0, batches: 0, lost: 0, malformed: 0, discarded: 0 }
+  readonly #events = new EventEmitter<RingBufferEvents<T>>()
+  readonly #reader: NativeRingReader
+  readonly #codec: Codec<T> | undefined
+  readonly #lost: LostCounter | undefined
+  readonly #highWaterMark: number
+  #batch: RecordBatch | undefined
+  #data: ArrayBuffer | undefined
+  #batchHandlers: ((batch: RecordBatch) => void)[] = []
+  #queue: T[] = []
+  #waiter: ((r: IteratorResult<T>) => void) | undefined
+  #iterating = false
+  #polling = false
+  #userPaused = false
+  #backpressured = false
+
+  constructor(map: BpfMap, options: RingBufferOptions<T> = {}) {
+    if (map.type !== 'ringbuf') throw new InvalidArgumentError(`map '${map.name}' is a ${map.type} map, not a ringbuf`)
+    const n = native()
+    let reader: NativeRingReader
+    try {
+      reader = new n.NativeRingReader(map.fd, (count, data, offsets) => this.#onBatch(count, data, offsets), {
+        bufferSize: options.bufferSize,
+        maxRecordsPerBatch: options.maxRecordsPerBatch,
+        maxBatchesPerWake: options.maxBatchesPerWake,
+      })
+    } catch (err) {
+      throw toBpfError(err, { action: `open ring buffer '${map.name}'`, capability: 'CAP_BPF' })
+    }
+    super(`ring buffer '${map.name}'`, () => reader.close())
+    this.#reader = reader
+    this.map = map.name
+    this.size = reader.size
+    this.#codec = options.codec
+    this.#lost = options.lost
+    this.#highWaterMark = Math.max(1, options.highWaterMark ?? 4096)
+    if (options.ref) reader.ref()
+  }
+
+  /** Subscribe to events; 'data' and 'batch' listeners start reading. */
+  on<E extends keyof RingBufferEvents<T>>(event: E, fn: (...args: RingBufferEvents<T>[E]) => void): this {
+    this.#events.on(event, fn as never)
+    if (event === 'data' || event === 'batch') this.#startPolling()
+    return this
+  }
+
+  off<E extends keyof RingBufferEvents<T>>(event: E, fn: (...args: RingBufferEvents<T>[E]) => void): this {
+    this.#events.off(event, fn as never)
+    return this
+  }
+
+  /** Zero-copy consumption: `fn` gets every batch; walk it without allocating. */
+  onBatch(fn: (batch: RecordBatch) => void): this {
+    this.#batchHandlers.push(fn)
+    this.#startPolling()
+    return this
+  }
+
+  /** Stops reading (records wait in the kernel ring) until resume(). */
+  pause(): void {
+    this.#userPaused = true
+    this.#updatePolling()
+  }
+
+  resume(): void {
+    this.#userPaused = false
+    this.#updatePolling()
+  }
+
+  /** Keeps the event loop alive while this ring is open. */
+  ref(): void {
+    this.#reader.ref()
+  }
+
+  unref(): void {
+    this.#reader.unref()
+  }
+
+  /**
+   * Drains synchronously, delivering to the current consumers; returns the
+   * number of records delivered. Useful before close() and in benchmarks.
+   */
+  consume(maxRecords?: number): number {
+    this.assertOpen()
+    try {
+      return maxRecords === undefined ? this.#reader.consume() : this.#reader.consume(maxRecords)
+    } catch (err) {
+      throw toBpfError(err, { action: `consume ring buffer '${this.map}'` })
+    }
+  }
+
+  /** Bytes committed by producers and not read yet. */
+  available(): number {
+    this.assertOpen()
+    return this.#reader.available()
+  }
+
+  /** Reads the kernel-side lost counter now; emits 'lost' if it grew. Returns the total. */
+  refreshLost(): number {
+    if (!this.#lost || this.closed) return this.stats.lost
+    const { map, key = 0 } = this.#lost
+    let total = 0
+    const v = map.lookup(key)
+    for (const x of Array.isArray(v) ? v : [v]) total += toNumber(x)
+    if (total > this.stats.lost) {
+      const count = total - this.stats.lost
+      this.stats.lost = total
+      this.#events.emit('lost', { count, total })
+    }
+    return total
+  }
+
+  /** Decoded records with backpressure (see the module doc for the policy). */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    if (this.#iterating) throw new BpfError('this ring buffer already has a for-await consumer', { code: 'EBUSY' })
+    this.#iterating = true
+    this.#startPolling()
+    return {
+      next: () => {
+        const item = this.#queue.shift()
+        if (item !== undefined) {
+          this.#updatePolling()
+          return Promise.resolve({ value: item, done: false })
+        }
+        if (this.closed) return Promise.resolve({ value: undefined, done: true })
+        return new Promise((resolve) => (this.#waiter = resolve))
+      },
+      return: () => {
+        this.stats.discarded += this.#queue.length
+        this.#queue = []
+        this.#iterating = false
+        this.#updatePolling()
+        return Promise.resolve({ value: undefined, done: true })
+      },
+    }
+  }
+
+  protected release(): void {
+    try {
+      this.refreshLost()
+    } catch {
+      // the counter map may already be closed; the last figure stays in stats
+    }
+    this.#reader.close()
+    this.#polling = false
+    const waiter = this.#waiter
+    this.#waiter = undefined
+    waiter?.({ value: undefined, done: true })
+    this.#events.emit('close')
+  }
+
+  #onBatch(count: number, data: ArrayBuffer, offsets: Uint32Array): void {
+    if (data !== this.#data || !this.#batch) {
+      this.#data = data
+      this.#batch = new RecordBatch(data, offsets)
+    }
+    const batch = this.#batch
+    batch.count = count
+    this.stats.records += count
+    this.stats.batches++
+    for (const h of this.#batchHandlers) h(batch)
+    if (this.#events.listenerCount('batch')) this.#events.emit('batch', batch)
+    const wantData = this.#events.listenerCount('data') > 0
+    if (wantData || this.#iterating) this.#deliverRecords(batch, wantData)
+    if (this.#lost) this.refreshLost()
+  }
+
+  #deliverRecords(batch: RecordBatch, emitData: boolean): void {
+    const codec = this.#codec
+    const { offsets, view } = batch
+    for (let i = 0; i < batch.count; i++) {
+      const off = offsets[2 * i]!
+      const len = offsets[2 * i + 1]!
+      let value: T
+      if (codec) {
+        if (len < codec.size) {
+          this.stats.malformed++
+          this.#events.emit('error', new InvalidArgumentError(`ring '${this.map}': record of ${len} bytes is shorter than the ${codec.size}-byte codec`))
+          continue
+        }
+        value = codec.decode(view, off)
+      } else {
+        value = batch.bytes.slice(off, off + len) as unknown as T
+      }
+      if (emitData) this.#events.emit('data', value)
+      if (this.#iterating) this.#enqueue(value)
+    }
+    this.#updatePolling()
+  }
+
+  #enqueue(value: T): void {
+    const waiter = this.#waiter
+    if (waiter) {
+      this.#waiter = undefined
+      waiter({ value, done: false })
+    } else {
+      this.#queue.push(value)
+    }
+  }
+
+  #startPolling(): void {
+    this.assertOpen()
+    this.#updatePolling()
+  }
+
+  /** Polls while someone consumes, nobody paused, and the for-await queue has room. */
+  #updatePolling(): void {
+    if (this.closed) return
+    this.#backpressured = this.#iterating && this.#queue.length >= this.#highWaterMark
+    const hasConsumer =
+      this.#batchHandlers.length > 0 || this.#events.listenerCount('data') > 0 || this.#events.listenerCount('batch') > 0 || this.#iterating
+    const want = hasConsumer && !this.#userPaused && !this.#backpressured
+    if (want === this.#polling) return
+    this.#polling = want
+    if (want) this.#reader.start()
+    else this.#reader.stop()
+  }
+}
+
+function toNumber(x: unknown): number {
+  if (typeof x === 'number') return x
+  if (typeof x === 'bigint') return Number(x)
+  if (x instanceof Uint8Array && x.length >= 8) return Number(Buffer.from(x).readBigUInt64LE(0))
+  return 0
+}

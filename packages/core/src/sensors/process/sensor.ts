@@ -1,0 +1,252 @@
+/**
+ * The built-in process sensor: exec, exit and fork events from the bundled
+ * CO-RE object (tracepoints only, so no kprobes are needed), enriched in user
+ * space with a /proc-seeded process table and ancestry.
+ * Needs: kernel 5.8+ with BTF (ring buffer, tp_btf), CAP_BPF + CAP_PERFMON.
+ */
+import { EventEmitter } from 'eventemitter3'
+import { hostname } from 'node:os'
+import { basename } from 'node:path'
+import { codecForType } from '../../btf/index.js'
+import type { Codec } from '../../codec.js'
+import { Collection } from '../../collection.js'
+import type { Link } from '../../link.js'
+import { bundledObject } from '../../probes.js'
+import type { RingBuffer } from '../../ringbuf.js'
+import { CollectionSpec } from '../../spec.js'
+import { cgroup2Mount } from '../../mounts.js'
+import { bootToIso, monoToIso } from './clock.js'
+import type { EventBase, ProcessEvent, ProcessInfo } from './events.js'
+import { splitArgs } from './procfs.js'
+import { ProcessTable, type ProcessEntry } from './table.js'
+
+/** Raw record layout of struct process_event (bpf/src/process.bpf.c), decoded through BTF. */
+interface RawProcessEvent {
+  kind: number
+  pid: number
+  tid: number
+  ppid: number
+  uid: number
+  gid: number
+  cgroup_id: bigint
+  ktime: bigint
+  start_ktime: bigint
+  start_boottime: bigint
+  pidns: number
+  child_pid: number
+  exit_code: number
+  exit_signal: number
+  path_len: number
+  args_len: number
+  args_truncated: number
+  path_truncated: number
+  comm: Uint8Array
+  path: Uint8Array
+  args: Uint8Array
+}
+
+const KIND_EXEC = 1
+const KIND_EXIT = 2
+const KIND_FORK = 3
+
+export interface ProcessFilter {
+  /** never report this process (default: the agent itself) */
+  excludePid?: number
+  /** only processes in this pid namespace (inode of /proc/PID/ns/pid); 0 = all */
+  pidNamespace?: number
+  /** only processes in these cgroup v2 ids; empty or undefined = all */
+  cgroupIds?: bigint[]
+}
+
+export interface ProcessSensorOptions {
+  /** host name in events and exec ids (default os.hostname()) */
+  host?: string
+  /** attach `ancestors` to every event (default true) */
+  ancestors?: boolean
+  /** in-kernel filter, changeable later with setFilter() */
+  filter?: ProcessFilter
+  /** exited processes stay resolvable this long, ms (default 30 s) */
+  graceMs?: number
+  /** ring size in bytes (power of two, default 16 MiB) */
+  ringBytes?: number
+}
+
+export interface ProcessSensorEvents {
+  event: [ProcessEvent]
+  lost: [{ count: number; total: number }]
+  error: [Error]
+}
+
+export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
+  readonly host: string
+  readonly table: ProcessTable
+  readonly stats = { events: 0, lost: 0 }
+  readonly #collection: Collection
+  readonly #links: Link[]
+  readonly #ring: RingBuffer<RawProcessEvent>
+  readonly #ancestors: boolean
+  #closed = false
+
+  constructor(options: ProcessSensorOptions = {}) {
+    super()
+    this.host = options.host ?? hostname()
+    this.#ancestors = options.ancestors !== false
+    this.table = new ProcessTable({ host: this.host, graceMs: options.graceMs, cgroup2Mount: cgroup2Mount() })
+    const spec = CollectionSpec.fromFile(bundledObject('process.bpf.o'))
+    if (options.ringBytes) spec.maps.must('process_events').maxEntries = options.ringBytes
+    this.#collection = new Collection(spec)
+    try {
+      this.setFilter({ excludePid: process.pid, ...options.filter })
+      const codec = codecForType<RawProcessEvent>(spec.btf!, 'process_event', { charArrays: 'bytes' }) as Codec<RawProcessEvent>
+      this.#ring = this.#collection.ringBuffer<RawProcessEvent>('process_events', { codec })
+      this.#ring.on('lost', (l) => {
+        this.stats.lost = l.total
+        this.emit('lost', l)
+      })
+      this.#ring.on('error', (e) => this.emit('error', e))
+      // Seed before attaching would miss processes started in between; attach first, then seed.
+      this.#links = this.#collection.attachAll()
+      this.table.seedFromProc()
+      this.#ring.on('data', (raw) => this.#handle(raw))
+    } catch (err) {
+      this.#collection.close()
+      throw err
+    }
+  }
+
+  /** Updates the in-kernel filter while running. */
+  setFilter(filter: ProcessFilter): void {
+    const cgroups = filter.cgroupIds ?? []
+    const set = this.#collection.map<bigint, number>('process_cgroups')
+    for (const k of [...set.keys()]) set.delete(k)
+    for (const id of cgroups) set.update(id, 1)
+    this.#collection.map('process_filter').update(0, {
+      exclude_tgid: filter.excludePid ?? 0,
+      pidns: filter.pidNamespace ?? 0,
+      cgroup_filter: cgroups.length ? 1 : 0,
+      _pad: 0,
+    })
+  }
+
+  /** Keeps the process alive while the sensor runs (it is unref'd by default). */
+  ref(): this {
+    this.#ring.ref()
+    return this
+  }
+
+  /** Delivers whatever is in the ring now (synchronously). */
+  flush(): void {
+    if (!this.#closed) this.#ring.consume()
+  }
+
+  /** Detaches everything; pending events are delivered first. */
+  close(): void {
+    if (this.#closed) return
+    this.flush()
+    this.#closed = true
+    for (const l of this.#links) l.close()
+    this.#ring.close()
+    this.#collection.close()
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  #handle(raw: RawProcessEvent): void {
+    let ev: ProcessEvent
+    if (raw.kind === KIND_EXEC) {
+      const path = cString(raw.path, raw.path_len)
+      const entry = this.table.exec({
+        pid: raw.pid,
+        ppid: raw.ppid,
+        path,
+        args: splitArgs(raw.args.subarray(0, raw.args_len)),
+        argsTruncated: raw.args_truncated !== 0,
+        comm: cString(raw.comm),
+        uid: raw.uid,
+        gid: raw.gid,
+        startBoottimeNs: raw.start_boottime,
+        cgroupId: raw.cgroup_id,
+      })
+      ev = { ...this.#base('process.exec', raw, entry), type: 'process.exec' }
+    } else if (raw.kind === KIND_FORK) {
+      const child = this.table.fork(raw.pid, raw.child_pid, raw.start_boottime, raw.cgroup_id)
+      const parent = this.table.lookupOrRead(raw.pid) ?? child
+      ev = { ...this.#base('process.fork', raw, parent), type: 'process.fork', child: { pid: child.pid, exec_id: child.execId } }
+    } else if (raw.kind === KIND_EXIT) {
+      const entry = this.table.get(raw.pid) ?? this.#unknownEntry(raw)
+      const duration = raw.ktime - raw.start_ktime
+      ev = {
+        ...this.#base('process.exit', raw, entry),
+        type: 'process.exit',
+        exit: {
+          code: raw.exit_signal ? null : raw.exit_code,
+          signal: raw.exit_signal ? raw.exit_signal : null,
+          time: monoToIso(raw.ktime),
+          duration_ns: (duration > 0n ? duration : 0n).toString(),
+        },
+      }
+      this.table.exit(raw.pid)
+    } else {
+      this.emit('error', new Error(`process sensor: unknown event kind ${raw.kind}`))
+      return
+    }
+    this.stats.events++
+    this.emit('event', ev)
+  }
+
+  #base(type: string, raw: RawProcessEvent, entry: ProcessEntry): EventBase {
+    const parent = this.table.get(entry.ppid)
+    const process: ProcessInfo = {
+      pid: entry.pid,
+      parent_pid: entry.ppid,
+      exec_id: entry.execId,
+      executable: { path: entry.path, name: basename(entry.path) },
+      command_args: entry.args,
+      args_truncated: entry.argsTruncated,
+      command: cString(raw.comm),
+      user: { id: raw.uid },
+      group: { id: raw.gid },
+      creation: { time: bootToIso(entry.startBoottimeNs) },
+    }
+    if (parent) process.parent_exec_id = parent.execId
+    if (raw.tid !== raw.pid) process.thread = { id: raw.tid }
+    const ev: EventBase = {
+      type,
+      time: monoToIso(raw.ktime),
+      ktime: raw.ktime.toString(),
+      host: { name: this.host },
+      process,
+      cgroup: { id: raw.cgroup_id.toString() },
+    }
+    if (this.#ancestors) ev.ancestors = this.table.ancestors(entry.pid)
+    return ev
+  }
+
+  /** Exit of a process we never saw (exited during seeding): describe it from the event alone. */
+  #unknownEntry(raw: RawProcessEvent): ProcessEntry {
+    return this.table.lookupOrRead(raw.pid) ?? {
+      pid: raw.pid,
+      ppid: raw.ppid,
+      execId: '',
+      path: '',
+      args: [],
+      argsTruncated: false,
+      comm: cString(raw.comm),
+      uid: raw.uid,
+      gid: raw.gid,
+      startBoottimeNs: raw.start_boottime,
+      cgroupId: raw.cgroup_id,
+      exitedAt: 0,
+    }
+  }
+}
+
+/** Bytes up to `len` (or the first NUL) as UTF-8. */
+function cString(bytes: Uint8Array, len = bytes.length): string {
+  let end = Math.min(len, bytes.length)
+  const nul = bytes.indexOf(0)
+  if (nul >= 0 && nul < end) end = nul
+  return Buffer.from(bytes.buffer, bytes.byteOffset, end).toString('utf8')
+}

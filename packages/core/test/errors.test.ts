@@ -1,0 +1,104 @@
+// Bad input must give clear, typed errors (never a crash), verifier failures
+// must carry the complete log, and closing must leave no fd behind.
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { expect, it } from 'vitest'
+import { ClosedError, Collection, CollectionSpec, ElfError, VerifierError } from '../src/index.js'
+import { describeBpf, openFds, testObject } from './helpers.js'
+
+describeBpf('bad objects', () => {
+  const good = () => readFileSync(testObject('maps'))
+
+  it('empty, random and truncated ELF buffers are ElfErrors', () => {
+    expect(() => CollectionSpec.fromBuffer(Buffer.alloc(0), 'empty')).toThrow(ElfError)
+    expect(() => CollectionSpec.fromBuffer(randomBytes(4096), 'random')).toThrow(ElfError)
+    const elf = good()
+    for (const cut of [16, 64, 100, 512, 2048, elf.length >> 1, elf.length - 64]) {
+      expect(() => CollectionSpec.fromBuffer(elf.subarray(0, cut), `cut${cut}`)).toThrow(ElfError)
+    }
+  })
+
+  it('corrupted section headers are ElfErrors with libbpf\'s reason', () => {
+    const elf = Buffer.from(good())
+    elf.writeBigUInt64LE(BigInt(elf.length + 4096), 0x28) // e_shoff past the end
+    const err = catchErr(() => CollectionSpec.fromBuffer(elf, 'bad-shoff'))
+    expect(err).toBeInstanceOf(ElfError)
+    expect((err as ElfError).message).toMatch(/cannot open BPF object 'bad-shoff'/)
+  })
+
+  it('a missing file is an ElfError naming it', () => {
+    expect(() => CollectionSpec.fromFile('/nonexistent/x.bpf.o')).toThrow(/cannot read object file \/nonexistent\/x.bpf.o/)
+  })
+
+  it('a program the verifier rejects raises VerifierError with the full log', () => {
+    const err = catchErr(() => Collection.load(testObject('bad')))
+    expect(err).toBeInstanceOf(VerifierError)
+    const v = err as VerifierError
+    expect(v.program).toBe('no_null_check')
+    expect(v.log).toMatch(/invalid mem access 'map_value_or_null'/)
+    expect(v.log).toMatch(/processed \d+ insns/)
+    expect(v.truncated).toBe(false)
+  })
+
+  it('a truncated verifier log is retried with a bigger buffer', () => {
+    const full = catchErr(() => Collection.load(testObject('bad'))) as VerifierError
+    const small = catchErr(() => new Collection(CollectionSpec.fromFile(testObject('bad')), { logSize: 128 })) as VerifierError
+    expect(small).toBeInstanceOf(VerifierError)
+    const stable = (log: string) => log.replace(/verification time \d+ usec/, '').replace(/0x[0-9a-f]{16}/g, 'ADDR')
+    expect(stable(small.log)).toBe(stable(full.log))
+    expect(small.log.length).toBeGreaterThan(128)
+  })
+
+  it('closing everything returns the fd count to where it was', async () => {
+    const before = openFds()
+    for (let i = 0; i < 3; i++) {
+      const spec = CollectionSpec.fromFile(testObject('maps'))
+      spec.variables.must('target_tgid').set(process.pid)
+      const coll = new Collection(spec)
+      const links = coll.attachAll()
+      const rb = coll.ringBuffer('events')
+      rb.on('data', () => {})
+      const extra = coll.map('scratch').withCodecs({})
+      void process.ppid
+      rb.consume()
+      rb.close()
+      extra.close()
+      for (const l of links) l.close()
+      coll.close()
+      expect(() => coll.map('scratch')).toThrow(ClosedError)
+    }
+    // a started ring reader closes its fd in the uv_close callback, one loop turn later
+    await new Promise((r) => setTimeout(r, 20))
+    expect(openFds()).toBe(before)
+  })
+
+  it('links stay attached after the collection is closed', () => {
+    const before = openFds()
+    const spec = CollectionSpec.fromFile(testObject('maps'))
+    spec.variables.must('target_tgid').set(process.pid)
+    const coll = new Collection(spec)
+    const counters = coll.map<number, bigint>('counters').withCodecs<number, bigint>({
+      key: { size: 4, decode: (v, o) => v.getUint32(o, true), encode: (x, v, o) => v.setUint32(o, x, true) },
+      value: { size: 8, decode: (v, o) => v.getBigUint64(o, true), encode: (x, v, o) => v.setBigUint64(o, x, true) },
+    })
+    const link = coll.program('on_getppid').attach()
+    coll.close()
+    expect(() => coll.program('on_getppid')).toThrow(ClosedError)
+    for (let i = 0; i < 5; i++) void process.ppid
+    expect(counters.lookup(0)).toBe(5n)
+    link.close()
+    void process.ppid
+    expect(counters.lookup(0)).toBe(5n)
+    counters.close()
+    expect(openFds()).toBe(before)
+  })
+})
+
+function catchErr(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (e) {
+    return e
+  }
+  throw new Error('expected an error')
+}

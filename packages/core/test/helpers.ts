@@ -1,0 +1,92 @@
+/**
+ * Shared test plumbing for the real-kernel tests: the privilege gate (run and
+ * fail under CI=true, skip with a printed reason elsewhere), paths of the test
+ * objects, compiling C on the fly, cgroup v2 and fd counting.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, it } from 'vitest'
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+export const sharedDir = resolve(repoRoot, '..', 'shared')
+
+/** Why the eBPF tests cannot run here, or null if they can. */
+export function bpfUnavailableReason(): string | null {
+  if (process.platform !== 'linux') return 'not Linux'
+  if (process.getuid?.() !== 0) return 'not root (run as root or grant CAP_BPF+CAP_PERFMON+CAP_NET_ADMIN)'
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return 'no kernel BTF at /sys/kernel/btf/vmlinux'
+  if (!existsSync(testObject('maps'))) return 'test BPF objects are not built (run bash bpf/build.sh)'
+  try {
+    createRequire(import.meta.url)('@bpfkit/native')
+  } catch (e) {
+    return `native addon not built (${(e as Error).message.split('\n')[0]})`
+  }
+  return null
+}
+
+const reason = bpfUnavailableReason()
+
+/**
+ * describe() for tests that need a real kernel. Under CI=true a missing
+ * privilege is a failing test, never a silent skip.
+ */
+export function describeBpf(name: string, fn: () => void): void {
+  if (!reason) return describe(name, fn)
+  if (process.env.CI === 'true') {
+    return describe(name, () => {
+      it('can run eBPF tests', () => {
+        throw new Error(`eBPF integration tests cannot run under CI=true: ${reason}`)
+      })
+    })
+  }
+  console.warn(`[bpfkit] skipping "${name}": ${reason}`)
+  return describe.skip(name, fn)
+}
+
+export function testObject(name: string): string {
+  return join(repoRoot, 'bpf', 'build', 'test', `${name}.bpf.o`)
+}
+
+export function tempDir(prefix = 'bpfkit-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+/** Compiles a BPF C file (CO-RE, against bpf/build/vmlinux.h) into a temp dir. */
+export function compileBpf(src: string): string {
+  const out = join(tempDir(), `${src.split('/').pop()!.replace(/\.c$/, '')}.o`)
+  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-D__TARGET_ARCH_x86', `-I${join(repoRoot, 'bpf', 'build')}`,
+    `-I${join(repoRoot, 'bpf', 'include')}`, '-c', src, '-o', out])
+  return out
+}
+
+/** Compiles a host C program with gcc. */
+export function compileC(source: string, name: string, flags: string[] = []): string {
+  const dir = tempDir()
+  const src = join(dir, `${name}.c`)
+  writeFileSync(src, source)
+  const out = join(dir, name)
+  execFileSync('gcc', ['-O1', '-g', '-o', out, src, ...flags])
+  return out
+}
+
+/** Number of open file descriptors of this process. */
+export function openFds(): number {
+  return readdirSync('/proc/self/fd').length
+}
+
+/** A cgroup v2 mount point, mounting one if the machine has none. */
+export function cgroup2Root(): string {
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n')
+  for (const line of mounts) {
+    const [, mnt, type] = line.split(' ')
+    if (type === 'cgroup2' && mnt) return mnt
+  }
+  const dir = '/tmp/bpfkit-cgroup2'
+  mkdirSync(dir, { recursive: true })
+  execFileSync('mount', ['-t', 'cgroup2', 'none', dir])
+  return dir
+}

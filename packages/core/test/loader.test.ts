@@ -1,0 +1,200 @@
+// Real-kernel tests of the spec/live split: inspect, configure, load, attach,
+// maps (incl. batch), variables and ring-buffer delivery.
+import { unlinkSync } from 'node:fs'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { BpfMap, Collection, CollectionSpec, InvalidArgumentError, NotFoundError, RingBuffer } from '../src/index.js'
+import { describeBpf, testObject } from './helpers.js'
+
+describeBpf('object loading', () => {
+  it('inspects programs, maps and variables before loading', () => {
+    const spec = CollectionSpec.fromFile(testObject('maps'))
+    const prog = spec.programs.must('on_getppid')
+    expect(prog.section).toBe('tracepoint/syscalls/sys_enter_getppid')
+    expect(prog.type).toBe('tracepoint')
+    const byPid = spec.maps.must('by_pid')
+    expect(byPid).toMatchObject({ type: 'hash', keySize: 4, valueSize: 32, maxEntries: 1024 })
+    expect(spec.maps.must('events')).toMatchObject({ type: 'ringbuf', maxEntries: 1 << 20 })
+    expect(spec.maps.must('percpu').type).toBe('percpu_array')
+    const vars = spec.variables
+    expect(vars.must('target_tgid')).toMatchObject({ section: '.rodata', size: 4, constant: true })
+    expect(vars.must('tag').get()).toBe(7)
+    expect(vars.must('calls').section).toBe('.bss')
+    expect(vars.must('last_pid')).toMatchObject({ section: '.data' })
+    expect(vars.must('last_pid').get()).toBe(1)
+  })
+
+  it('rejects unknown names with the list of what exists', () => {
+    const spec = CollectionSpec.fromFile(testObject('maps'))
+    expect(() => spec.programs.must('nope')).toThrow(NotFoundError)
+    expect(() => spec.maps.must('nope')).toThrow(/no map named 'nope' \(available: .*by_pid/)
+    expect(() => spec.variables.must('nope')).toThrow(NotFoundError)
+  })
+})
+
+describeBpf('loaded collection: maps, variables, ring buffer', () => {
+  let coll: Collection
+  let links: ReturnType<Collection['attachAll']>
+
+  beforeAll(() => {
+    const spec = CollectionSpec.fromFile(testObject('maps'))
+    spec.variables.must('target_tgid').set(process.pid)
+    spec.variables.must('tag').set(42)
+    coll = new Collection(spec)
+    links = coll.attachAll()
+  })
+  afterAll(() => {
+    for (const l of links) l.close()
+    coll.close()
+  })
+
+  function callGetppid(n: number): void {
+    for (let i = 0; i < n; i++) void process.ppid // getppid(2) each time (process.pid is cached)
+  }
+
+  it('runs the attached tracepoint and sees .rodata set before load', () => {
+    const before = coll.map<number, bigint>('counters').lookup(0) ?? 0n
+    callGetppid(10)
+    expect(coll.map<number, bigint>('counters').lookup(0)).toBe(before + 10n)
+    const v = coll.map('by_pid').lookup(process.pid) as { count: bigint; pid: number; tag: number; comm: string }
+    expect(v.pid).toBe(process.pid)
+    expect(v.tag).toBe(42)
+    expect(v.count).toBeGreaterThanOrEqual(10n)
+    expect(typeof v.comm).toBe('string')
+  })
+
+  it('per-CPU values come back one per possible CPU', () => {
+    callGetppid(5)
+    const values = coll.map<number, bigint[]>('percpu').lookup(0)!
+    expect(Array.isArray(values)).toBe(true)
+    const sum = values.reduce((a, b) => a + b, 0n)
+    expect(sum).toBeGreaterThanOrEqual(5n)
+  })
+
+  it('update with flags, delete, iterate', () => {
+    const m = coll.map<bigint, bigint>('scratch')
+    m.update(1n, 10n)
+    m.update(2n, 20n, 'noexist')
+    expect(() => m.update(2n, 21n, 'noexist')).toThrow(/EEXIST/)
+    expect(() => m.update(3n, 30n, 'exist')).toThrow(/ENOENT/)
+    m.update(2n, 22n, 'exist')
+    expect(m.lookup(2n)).toBe(22n)
+    expect(new Map(m.entries())).toEqual(new Map([[1n, 10n], [2n, 22n]]))
+    expect([...m.keys()].sort()).toEqual([1n, 2n])
+    expect(m.delete(1n)).toBe(true)
+    expect(m.delete(1n)).toBe(false)
+    expect(m.lookup(1n)).toBeUndefined()
+    expect(m.lookupAndDelete(2n)).toBe(22n)
+    expect([...m.keys()]).toEqual([])
+  })
+
+  it('batch update, lookup and delete', () => {
+    const m = coll.map<bigint, bigint>('scratch')
+    const entries: [bigint, bigint][] = Array.from({ length: 1000 }, (_, i) => [BigInt(i + 1), BigInt(i * 3)])
+    expect(m.updateBatch(entries)).toBe(1000)
+    const got = new Map(m.lookupBatch({ batchSize: 128 }))
+    expect(got.size).toBe(1000)
+    expect(got.get(500n)).toBe(1497n)
+    expect(m.deleteBatch(entries.slice(0, 400).map(([k]) => k))).toBe(400)
+    const drained = new Map(m.lookupBatch({ batchSize: 64, delete: true }))
+    expect(drained.size).toBe(600)
+    expect([...m.keys()]).toEqual([])
+  })
+
+  it('wrong key and value sizes are typed errors', () => {
+    const m = coll.map('by_pid')
+    expect(() => m.lookup(Buffer.alloc(8))).toThrow(InvalidArgumentError)
+    expect(() => m.lookup(Buffer.alloc(8))).toThrow(/must be 4 bytes, got 8/)
+    const raw = m.withCodecs({})
+    try {
+      expect(() => raw.update(Buffer.alloc(4), Buffer.alloc(3))).toThrow(/must be 32 bytes, got 3/)
+    } finally {
+      raw.close()
+    }
+    expect(() => coll.map<number, bigint>('counters').update(0, -1n)).toThrow(InvalidArgumentError)
+  })
+
+  it('delivers ring-buffer records decoded through BTF, in order', async () => {
+    const rb = coll.ringBuffer<{ seq: bigint; pid: number; tag: number; comm: string }>('events', { codec: 'event' })
+    try {
+      rb.consume() // drop what earlier tests produced
+      const seen: { seq: bigint; pid: number; tag: number }[] = []
+      rb.on('data', (e) => seen.push(e))
+      callGetppid(100)
+      await new Promise((r) => setTimeout(r, 50))
+      expect(seen.length).toBe(100)
+      for (let i = 1; i < seen.length; i++) expect(seen[i]!.seq).toBe(seen[i - 1]!.seq + 1n)
+      expect(seen.every((e) => e.pid === process.pid && e.tag === 42)).toBe(true)
+      expect(rb.stats.lost).toBe(0)
+    } finally {
+      rb.close()
+    }
+  })
+
+  it('for await yields records and a zero-copy batch view sees the same bytes', async () => {
+    const rb = coll.ringBuffer<{ seq: bigint; pid: number }>('events', { codec: 'event' })
+    const raw = new RingBuffer(coll.map('events'))
+    try {
+      rb.consume()
+      callGetppid(20)
+      const got: bigint[] = []
+      for await (const e of rb) {
+        got.push(e.seq)
+        if (got.length === 20) break
+      }
+      expect(got.length).toBe(20)
+      callGetppid(3)
+      const pids: number[] = []
+      raw.onBatch((b) => {
+        for (let i = 0; i < b.count; i++) pids.push(b.view.getUint32(b.offset(i) + 8, true))
+      })
+      expect(raw.consume()).toBe(3)
+      expect(pids).toEqual([process.pid, process.pid, process.pid])
+    } finally {
+      rb.close()
+      raw.close()
+    }
+  })
+})
+
+describeBpf('ring-buffer loss accounting', () => {
+  it('counts reservations that failed while nobody read', () => {
+    const spec = CollectionSpec.fromFile(testObject('maps'))
+    spec.variables.must('target_tgid').set(process.pid)
+    spec.maps.must('events').maxEntries = 4096 // holds ~100 of the 40-byte records
+    using coll = new Collection(spec)
+    using link = coll.program('on_getppid').attach()
+    const lostEvents: number[] = []
+    using rb = coll.ringBuffer('events', { codec: 'event' })
+    rb.on('lost', (l) => lostEvents.push(l.count))
+    for (let i = 0; i < 1000; i++) void process.ppid
+    link.close()
+    let delivered = 0
+    rb.on('data', () => delivered++)
+    rb.consume()
+    expect(delivered).toBeGreaterThan(50)
+    expect(delivered).toBeLessThan(1000)
+    expect(delivered + rb.stats.lost).toBe(1000)
+    expect(lostEvents.reduce((a, b) => a + b, 0)).toBe(rb.stats.lost)
+  })
+
+  it('refuses a non-ringbuf map', () => {
+    using coll = Collection.load(testObject('maps'))
+    expect(() => new RingBuffer(coll.map('counters'))).toThrow(/not a ringbuf/)
+  })
+})
+
+describeBpf('standalone maps', () => {
+  it('creates, pins and reopens a map', () => {
+    const path = `/sys/fs/bpf/bpfkit-test-${process.pid}`
+    using m = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 16, name: 'standalone' })
+    m.update(Buffer.from([1, 0, 0, 0]), Buffer.alloc(8, 9))
+    m.pin(path)
+    try {
+      using again = BpfMap.fromPin(path)
+      expect(again.name).toBe('standalone')
+      expect(again.lookup(Buffer.from([1, 0, 0, 0]))).toEqual(Buffer.alloc(8, 9))
+    } finally {
+      unlinkSync(path)
+    }
+  })
+})

@@ -1,0 +1,101 @@
+// The built-in process sensor on the real kernel: argv/ppid/ancestry of real
+// processes, processes that predate the sensor, a fork/exec storm, in-kernel
+// filters, and schema validation of every event.
+import { spawn, spawnSync } from 'node:child_process'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { ProcessSensor, type ProcessEvent } from '../src/index.js'
+import { describeBpf } from './helpers.js'
+import { assertValidEvent } from './schema.js'
+
+describeBpf('process sensor', () => {
+  let sensor: ProcessSensor
+  const events: ProcessEvent[] = []
+  let preexisting: ReturnType<typeof spawn>
+
+  beforeAll(() => {
+    preexisting = spawn('sleep', ['60'], { stdio: 'ignore' })
+    spawnSync('true') // make sure sleep has exec'd before the sensor seeds
+    sensor = new ProcessSensor({ ringBytes: 64 << 20 })
+    sensor.on('event', (e) => events.push(e))
+  })
+  afterAll(() => {
+    preexisting.kill('SIGKILL')
+    sensor.close()
+    for (const e of events) assertValidEvent(e)
+    expect(events.length).toBeGreaterThan(0)
+  })
+
+  const settle = async () => {
+    await new Promise((r) => setTimeout(r, 100))
+    sensor.flush()
+  }
+
+  it("reports /bin/sh -c '/bin/true a b' with argv, ppid and ancestry", async () => {
+    const sh = spawn('/bin/sh', ['-c', '/bin/true a b; exit 0'], { stdio: 'ignore' })
+    await new Promise((r) => sh.on('exit', r))
+    await settle()
+    const exec = events.find((e) => e.type === 'process.exec' && e.process.executable.path === '/bin/true' && e.process.parent_pid === sh.pid)
+    expect(exec, 'exec of /bin/true').toBeDefined()
+    expect(exec!.process.command_args).toEqual(['/bin/true', 'a', 'b'])
+    expect(exec!.process.executable.name).toBe('true')
+    expect(exec!.process.user.id).toBe(process.getuid!())
+    const chain = exec!.ancestors!.map((a) => a.pid)
+    expect(chain[0]).toBe(sh.pid)
+    expect(chain[1]).toBe(process.pid)
+    expect(chain.at(-1)).toBe(1)
+    const shExec = events.find((e) => e.type === 'process.exec' && e.process.pid === sh.pid)
+    expect(shExec?.process.command_args).toEqual(['/bin/sh', '-c', '/bin/true a b; exit 0'])
+    expect(exec!.ancestors![0]!.exec_id).toBe(shExec!.process.exec_id)
+    const exit = events.find((e) => e.type === 'process.exit' && e.process.pid === exec!.process.pid)
+    expect(exit?.type === 'process.exit' && exit.exit).toMatchObject({ code: 0, signal: null })
+    const fork = events.find((e) => e.type === 'process.fork' && e.process.pid === sh.pid)
+    expect(fork?.type === 'process.fork' && fork.child.pid).toBe(exec!.process.pid)
+  })
+
+  it('knows processes that existed before it started', async () => {
+    const known = sensor.table.get(preexisting.pid!)
+    expect(known?.path).toMatch(/\/sleep$/)
+    expect(known?.args).toEqual(['sleep', '60'])
+    preexisting.kill('SIGTERM')
+    await new Promise((r) => preexisting.on('exit', r))
+    await settle()
+    const exit = events.find((e) => e.type === 'process.exit' && e.process.pid === preexisting.pid)
+    expect(exit?.process.executable.path).toMatch(/\/sleep$/)
+    expect(exit?.type === 'process.exit' && exit.exit).toMatchObject({ code: null, signal: 15 })
+    expect(exit?.process.exec_id).toBe(known!.execId)
+  })
+
+  it('keeps up with 2,000 short processes: every exec and exit delivered or counted lost', async () => {
+    const lostBefore = sensor.stats.lost
+    const sh = spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 2000 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' })
+    await new Promise((r) => sh.on('exit', r))
+    await settle()
+    const children = new Set(
+      events.filter((e) => e.type === 'process.exec' && e.process.parent_pid === sh.pid && e.process.executable.path === '/bin/true').map((e) => e.process.pid),
+    )
+    const exits = events.filter((e) => e.type === 'process.exit' && children.has(e.process.pid)).length
+    const lost = sensor.stats.lost - lostBefore
+    console.info(`[bpfkit] storm: ${children.size} execs, ${exits} exits, ${lost} lost`)
+    expect(children.size + exits + lost).toBeGreaterThanOrEqual(4000)
+    if (lost === 0) {
+      expect(children.size).toBe(2000)
+      expect(exits).toBe(2000)
+    }
+  })
+
+  it('filters in the kernel, and the filter can change while running', async () => {
+    sensor.setFilter({ excludePid: process.pid, pidNamespace: 1 }) // no pid namespace has inode 1
+    const hidden = spawn('/bin/true', ['hidden'], { stdio: 'ignore' })
+    await new Promise((r) => hidden.on('exit', r))
+    sensor.setFilter({ excludePid: process.pid })
+    const shown = spawn('/bin/true', ['shown'], { stdio: 'ignore' })
+    await new Promise((r) => shown.on('exit', r))
+    await settle()
+    expect(events.some((e) => e.process.pid === hidden.pid && e.type === 'process.exec')).toBe(false)
+    expect(events.some((e) => e.process.pid === shown.pid && e.type === 'process.exec')).toBe(true)
+  })
+
+  it('never reports the agent itself', () => {
+    expect(events.some((e) => e.process.pid === process.pid)).toBe(false)
+  })
+})
