@@ -41,12 +41,14 @@ fi
 unset npm_config_disturl npm_config_dist_url || true
 
 # 4. Build. --napi: one binary for every Node with N-API 8; -t pins node-gyp's target to this Node.
-rm -f prebuilds/linux-x64/*.node
+#    The previous prebuild stays in place until prebuildify replaces it (other checkouts may be using it).
+stamp=$(mktemp)
+trap 'rm -f "$stamp"' EXIT
 node_version=$(node -p 'process.versions.node')
-node_modules/.bin/prebuildify --napi --strip -t "$node_version"
+node_modules/.bin/prebuildify --napi --strip -t "$node_version" || die "the native build failed (see the compiler output above)"
 
-out=$(ls prebuilds/linux-x64/*.node 2>/dev/null | head -n1)
-[ -n "$out" ] || die "prebuildify finished but produced no prebuilds/linux-x64/*.node"
+out=$(find prebuilds/linux-x64 -maxdepth 1 -name '*.node' -newer "$stamp" 2>/dev/null | head -n1)
+[ -n "$out" ] || die "prebuildify finished but produced no new prebuilds/linux-x64/*.node"
 
 # 5. Run-time dependencies: glibc, libelf and zlib only (libstdc++/libgcc are linked statically).
 bad=$(ldd "$out" | awk '{print $1}' | grep -Ev '^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libelf\.so\.1|libz\.so\.1|/lib64/ld-linux-x86-64\.so\.2|ld-linux-x86-64\.so\.2|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1)$' || true)

@@ -164,7 +164,7 @@ export interface RingReaderOptions {
  * on the calling environment's loop (no thread). Records are copied into one
  * reusable ArrayBuffer: record i is bytes [offsets[2i], offsets[2i]+offsets[2i+1])
  * of `data`. The data is only valid during the callback. The consumer position
- * is committed after the callback returns.
+ * is committed (released to producers) before the callback runs; the copy stays valid during it.
  */
 export declare class NativeRingReader {
   constructor(mapFd: number, onBatch: RingBatchCallback, options?: RingReaderOptions)
@@ -224,6 +224,8 @@ export interface NativeBinding {
   probeProgramType(type: number): ProbeResult
   probeMapType(type: number): ProbeResult
   probeHelper(programType: number, helperId: number): ProbeResult
+  /** BPF_TRACE_UPROBE_MULTI links (6.6+): supported when link_create fails with EBADF on path "/" */
+  probeUprobeMulti(): ProbeResult
   /** BPF_PROG_LOAD of raw instructions (8-byte struct bpf_insn each). Returns owned fd, or throws with verifierLog */
   progLoadRaw(type: number, insns: Buffer, license: string, options: { expectedAttachType?: number; attachBtfId?: number; logSize?: number }): number
   /** btf id of a kernel type/func by name in vmlinux BTF, -errno (negative) if missing */

@@ -45,10 +45,7 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
     heap.resize((size_t)n);
     text = heap.c_str();
   }
-  if (debug) {
-    fputs("libbpf: ", stderr);
-    fputs(text, stderr);
-  }
+  if (debug) fputs(text, stderr);  // libbpf's messages carry their own "libbpf: " prefix
   if (level != LIBBPF_DEBUG) {
     std::string& log = Log();
     if (log.size() + (size_t)n <= kMaxLog) {
@@ -163,10 +160,12 @@ std::string ErrnoText(int err) {
 Napi::Error MakeCodeError(Napi::Env env, const char* code, int err, const char* op, const std::string& message,
                           bool typeError) {
   Napi::Error e = typeError ? Napi::TypeError::New(env, message) : Napi::Error::New(env, message);
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("code", Napi::String::New(env, code));
-  e.Set("op", Napi::String::New(env, op));
-  e.Set("libbpfLog", Napi::String::New(env, LogText()));
+  // Raw napi calls: Napi::Object::Set aborts the process if the env is shutting down.
+  napi_value obj = e.Value();
+  napi_set_named_property(env, obj, "errno", Napi::Number::New(env, err));
+  napi_set_named_property(env, obj, "code", Napi::String::New(env, code));
+  napi_set_named_property(env, obj, "op", Napi::String::New(env, op));
+  napi_set_named_property(env, obj, "libbpfLog", Napi::String::New(env, LogText()));
   return e;
 }
 
@@ -179,28 +178,35 @@ Napi::Error MakeErrnoError(Napi::Env env, const char* op, int err, const std::st
   return MakeCodeError(env, code.c_str(), err, op, msg);
 }
 
+
+// Throws without node-addon-api's fatal fallback: during environment teardown napi_throw
+// fails (JS cannot run), and an addon must never abort the process for that.
+static void SafeThrow(const Napi::Error& e) {
+  napi_throw(e.Env(), e.Value());
+}
+
 void ThrowErrno(Napi::Env env, const char* op, int err, const std::string& detail) {
-  MakeErrnoError(env, op, err, detail).ThrowAsJavaScriptException();
+  SafeThrow(MakeErrnoError(env, op, err, detail));
 }
 
 void ThrowInvalid(Napi::Env env, const char* op, const std::string& message) {
-  MakeCodeError(env, "EINVAL", EINVAL, op, std::string(op) + ": " + message).ThrowAsJavaScriptException();
+  SafeThrow(MakeCodeError(env, "EINVAL", EINVAL, op, std::string(op) + ": " + message));
 }
 
 void ThrowType(Napi::Env env, const char* op, const std::string& message) {
-  MakeCodeError(env, "EINVAL", EINVAL, op, std::string(op) + ": " + message, true).ThrowAsJavaScriptException();
+  SafeThrow(MakeCodeError(env, "EINVAL", EINVAL, op, std::string(op) + ": " + message, true));
 }
 
 void ThrowNotFound(Napi::Env env, const char* op, const std::string& message) {
-  MakeCodeError(env, "ENOENT", ENOENT, op, message).ThrowAsJavaScriptException();
+  SafeThrow(MakeCodeError(env, "ENOENT", ENOENT, op, message));
 }
 
 void ThrowClosed(Napi::Env env, const char* op, const std::string& what) {
-  MakeCodeError(env, "ECLOSED", 0, op, what + " is closed").ThrowAsJavaScriptException();
+  SafeThrow(MakeCodeError(env, "ECLOSED", 0, op, what + " is closed"));
 }
 
 void ThrowState(Napi::Env env, const char* op, const std::string& message) {
-  MakeCodeError(env, "EBPFKIT", 0, op, message).ThrowAsJavaScriptException();
+  SafeThrow(MakeCodeError(env, "EBPFKIT", 0, op, message));
 }
 
 // ---------------------------------------------------------------------------

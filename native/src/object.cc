@@ -63,21 +63,24 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
       if (!OptString(env, o, "btfCustomPath", op, &btfPath, &hasBtf)) return;
       if (!OptString(env, o, "pinRoot", op, &pinRoot, &hasPin)) return;
     }
+    // libbpf may keep pointing into the image: keep a private copy for the object's lifetime. Copy first,
+    // then validate the copy (a Buffer over a SharedArrayBuffer could change under us).
+    elfCopy_ = (uint8_t*)malloc(elf.len ? elf.len : 1);
+    if (!elfCopy_) {
+      ThrowErrno(env, op, ENOMEM);
+      return;
+    }
+    if (elf.len) memcpy(elfCopy_, elf.data, elf.len);
+    elfLen_ = elf.len;
     std::string why;
-    if (!CheckBpfElf(elf.data, elf.len, &why)) {
+    if (!CheckBpfElf(elfCopy_, elfLen_, &why)) {
+      free(elfCopy_);
+      elfCopy_ = nullptr;
       MakeCodeError(env, "LIBBPF_ERRNO__FORMAT", LIBBPF_ERRNO__FORMAT, op,
                     std::string(op) + " failed: LIBBPF_ERRNO__FORMAT (invalid BPF object): " + why)
           .ThrowAsJavaScriptException();
       return;
     }
-    // libbpf may keep pointing into the image; keep a private copy for the object's lifetime.
-    elfCopy_ = (uint8_t*)malloc(elf.len);
-    if (!elfCopy_) {
-      ThrowErrno(env, op, ENOMEM);
-      return;
-    }
-    memcpy(elfCopy_, elf.data, elf.len);
-    elfLen_ = elf.len;
 
     struct bpf_object_open_opts opts;
     memset(&opts, 0, sizeof(opts));
@@ -92,10 +95,8 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
       free(elfCopy_);
       elfCopy_ = nullptr;
       int e = err ? (int)-err : (errno ? errno : EINVAL);
-      {
-        ThrowErrno(env, op, e);
-        return;
-      }
+      ThrowErrno(env, op, e);
+      return;
     }
     obj_ = obj;
     state_ = State::Opened;

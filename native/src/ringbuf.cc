@@ -3,7 +3,7 @@
 // The ring is mmap'ed the way libbpf's ringbuf.c does it (consumer page RW at offset 0; producer page plus the
 // data area mapped twice, RO, at offset page_size, so records that wrap are contiguous). Our own consumer loop
 // copies committed records into one reusable JS ArrayBuffer, writes (offset, length) pairs into one reusable
-// Uint32Array, calls JS once per batch and then store-releases the consumer position for the whole batch.
+// Uint32Array, store-releases the consumer position for the whole batch, then calls JS once per batch.
 // A uv_poll_t on a dup of the map fd (on the environment's own loop) drives it; libuv's epoll is
 // level-triggered, so a wake-up that delivered only maxBatchesPerWake batches fires again while data remains.
 //
@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_set>
 #include <vector>
@@ -47,6 +48,12 @@ inline void CopyRecord(uint8_t* dst, const uint8_t* src, uint32_t sz, size_t roo
   }
 }
 
+// Writes one byte per page so a fresh (calloc'ed, not yet faulted) buffer is resident before records arrive.
+inline void Prefault(void* p, size_t len) {
+  volatile uint8_t* b = static_cast<volatile uint8_t*>(p);
+  for (size_t i = 0; i < len; i += 4096) b[i] = 0;
+}
+
 class NativeRingReader;
 
 }  // namespace
@@ -60,8 +67,9 @@ struct EnvRings {
   napi_async_cleanup_hook_handle hook = nullptr;
 };
 
+// Freed when nothing owns it and no uv_close() callback will still touch it.
 static void DropEnvRings(EnvRings* er) {
-  if (--er->refs == 0) delete er;
+  if (--er->refs == 0 && er->pending == 0) delete er;
 }
 
 void ReleaseEnvRings(EnvRings* rings) { DropEnvRings(rings); }
@@ -105,7 +113,13 @@ void OnRingClosed(uv_handle_t* h) {
   FreeRing(r);
   if (er) {
     er->pending--;
-    if (er->cleaning && er->pending == 0) FinishCleanup(er);
+    if (er->pending == 0) {
+      if (er->cleaning && er->hook) {
+        FinishCleanup(er);  // drops the hook's reference (and frees er if AddonData is gone)
+      } else if (er->refs == 0) {
+        delete er;
+      }
+    }
   }
 }
 
@@ -115,6 +129,67 @@ struct BatchBufs {
   size_t cap = 0;
   uint32_t* offsetsPtr = nullptr;
 };
+
+enum class FillStop { Limit, Empty, Busy, Full, NeedGrow };
+
+struct Fill {
+  uint64_t cons = 0;     // in: consumer position; out: position after the last record taken
+  uint32_t n = 0;        // records copied
+  uint32_t needSize = 0; // NeedGrow: size of the record that does not fit
+};
+
+// The hot loop: copies committed records from the ring into dst (8-byte aligned offsets) until `limit`
+// records, a full dst, an uncommitted (busy) record or the producer position.
+inline FillStop FillBatch(const Ring* r, uint8_t* __restrict dst, size_t cap, uint32_t* __restrict offs,
+                          uint32_t limit, Fill* f) {
+  const uint8_t* ring = r->data;
+  const uint64_t mask = r->mask;
+  const unsigned long* prodPtr = r->producerPos;
+  uint64_t cons = f->cons;
+  uint64_t prod = __atomic_load_n(prodPtr, __ATOMIC_ACQUIRE);
+  size_t off = 0;
+  uint32_t n = 0;
+  FillStop why = FillStop::Limit;
+  while (n < limit) {
+    if (cons >= prod) {
+      prod = __atomic_load_n(prodPtr, __ATOMIC_ACQUIRE);
+      if (cons >= prod) {
+        why = FillStop::Empty;
+        break;
+      }
+    }
+    const uint8_t* hdr = ring + (cons & mask);
+    // Software prefetch one page ahead: the hardware streamer stops at page boundaries, and this also
+    // warms the TLB for the (4 KiB-page, vmalloc'ed) ring. A prefetch never faults.
+    __builtin_prefetch(hdr + kPrefetchAhead);
+    uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
+    if (len & kBusyBit) {
+      why = FillStop::Busy;
+      break;
+    }
+    uint32_t sz = len & ~(kBusyBit | kDiscardBit);
+    if (!(len & kDiscardBit)) {
+      if (off + sz > cap) {
+        if (n == 0) {
+          f->needSize = sz;
+          why = FillStop::NeedGrow;
+        } else {
+          why = FillStop::Full;  // deliver what we have; this record starts the next batch
+        }
+        break;
+      }
+      CopyRecord(dst + off, hdr + kHdrSize, sz, cap - off);
+      offs[2 * n] = (uint32_t)off;
+      offs[2 * n + 1] = sz;
+      n++;
+      off += ((size_t)sz + 7) & ~(size_t)7;
+    }
+    cons += ((uint64_t)sz + kHdrSize + 7) & ~7ULL;
+  }
+  f->cons = cons;
+  f->n = n;
+  return why;
+}
 
 class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
  public:
@@ -176,27 +251,23 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       ThrowErrno(env, "bpf_obj_get_info_by_fd", err, "fd " + std::to_string(mapFd) + " is not a BPF map");
       return;
     }
-    if (mi.type != BPF_MAP_TYPE_RINGBUF)
-      {
-        ThrowInvalid(env, op, "map '" + std::string(mi.name) + "' (fd " + std::to_string(mapFd) +
+    if (mi.type != BPF_MAP_TYPE_RINGBUF) {
+      ThrowInvalid(env, op, "map '" + std::string(mi.name) + "' (fd " + std::to_string(mapFd) +
                                        ") is not a BPF_MAP_TYPE_RINGBUF (type " + std::to_string(mi.type) + ")");
-        return;
-      }
-    if (mi.max_entries == 0 || (mi.max_entries & (mi.max_entries - 1)) != 0)
-      {
-        ThrowInvalid(env, op, "ring size is not a power of two");
-        return;
-      }
+      return;
+    }
+    if (mi.max_entries == 0 || (mi.max_entries & (mi.max_entries - 1)) != 0) {
+      ThrowInvalid(env, op, "ring size is not a power of two");
+      return;
+    }
 
     Ring* r = new Ring();
     r->fd = fcntl(mapFd, F_DUPFD_CLOEXEC, 3);
     if (r->fd < 0) {
       int e = errno;
       FreeRing(r);
-      {
-        ThrowErrno(env, "fcntl(F_DUPFD_CLOEXEC)", e);
-        return;
-      }
+      ThrowErrno(env, "fcntl(F_DUPFD_CLOEXEC)", e);
+      return;
     }
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     r->consLen = page;
@@ -204,20 +275,16 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     if (r->consMap == MAP_FAILED) {
       int e = errno;
       FreeRing(r);
-      {
-        ThrowErrno(env, "mmap", e, "consumer page of the ring buffer");
-        return;
-      }
+      ThrowErrno(env, "mmap", e, "consumer page of the ring buffer");
+      return;
     }
     r->prodLen = page + 2 * (size_t)mi.max_entries;
     r->prodMap = mmap(nullptr, r->prodLen, PROT_READ, MAP_SHARED, r->fd, (off_t)page);
     if (r->prodMap == MAP_FAILED) {
       int e = errno;
       FreeRing(r);
-      {
-        ThrowErrno(env, "mmap", e, "producer page and data area of the ring buffer");
-        return;
-      }
+      ThrowErrno(env, "mmap", e, "producer page and data area of the ring buffer");
+      return;
     }
     r->consumerPos = static_cast<unsigned long*>(r->consMap);
     r->producerPos = static_cast<const unsigned long*>(r->prodMap);
@@ -228,12 +295,17 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     // Hidden holder [onBatch, data ArrayBuffer, offsets Uint32Array] on `this`.
     Napi::Array holder = Napi::Array::New(env, 3);
     holder.Set(0u, info[1]);
-    holder.Set(1u, Napi::ArrayBuffer::New(env, bufferSize_));
-    holder.Set(2u, Napi::Uint32Array::New(env, (size_t)maxRecords_ * 2));
+    Napi::ArrayBuffer data = Napi::ArrayBuffer::New(env, bufferSize_);
+    Napi::Uint32Array offsets = Napi::Uint32Array::New(env, (size_t)maxRecords_ * 2);
     if (env.IsExceptionPending()) {
       FreeRing(r);
       return;
     }
+    // Fault the (lazily zeroed) pages in now rather than during the first burst.
+    Prefault(data.Data(), data.ByteLength());
+    Prefault(offsets.Data(), offsets.ByteLength());
+    holder.Set(1u, data);
+    holder.Set(2u, offsets);
     AddonData* ad = GetAddonData(env);
     napi_property_descriptor d = {};
     d.name = ad->holderKey.Value();
@@ -270,6 +342,16 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       self->StopPoll();
       Napi::Error e = MakeErrnoError(env, "uv_poll", -status, "ring buffer poll failed; polling stopped");
       napi_fatal_exception(env, e.Value());
+      return;
+    }
+    // During environment teardown (or after JS dropped the reader's state) JS cannot be
+    // called and throwing would be fatal: stop quietly instead.
+    napi_value holder = nullptr, fn = nullptr;
+    napi_valuetype t = napi_undefined;
+    if (napi_get_reference_value(self->env_, self->holder_, &holder) != napi_ok || !holder ||
+        napi_get_element(self->env_, holder, 0, &fn) != napi_ok || napi_typeof(self->env_, fn, &t) != napi_ok ||
+        t != napi_function) {
+      self->StopPoll();
       return;
     }
     self->Drain(env, UINT64_MAX, self->maxBatchesPerWake_, true);
@@ -372,6 +454,7 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       return false;
     }
     if (napi_set_element(env, holder, 1, ab) != napi_ok) return false;
+    Prefault(p, cap);
     b->data = ab;
     b->dataPtr = static_cast<uint8_t*>(p);
     b->cap = cap;
@@ -396,7 +479,8 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     napi_create_uint32(env, n, &argv[0]);
     argv[1] = b.data;
     argv[2] = b.offsets;
-    napi_value recv = Value();
+    napi_value recv = nullptr;
+    if (napi_get_reference_value(env, _ref, &recv) != napi_ok || !recv) return false;
     napi_value result;
     inBatch_ = true;
     napi_status st = fromPoll ? napi_make_callback(env, actx_, recv, b.fn, 3, argv, &result)
@@ -428,53 +512,27 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       }
       uint64_t limit = maxRecords - delivered;
       if (limit > maxRecords_) limit = maxRecords_;
-      uint64_t cons = __atomic_load_n(r->consumerPos, __ATOMIC_ACQUIRE);
-      uint64_t prod = __atomic_load_n(r->producerPos, __ATOMIC_ACQUIRE);
-      const uint8_t* ring = r->data;
-      const uint64_t mask = r->mask;
-      uint8_t* dst = b.dataPtr;
-      size_t cap = b.cap, off = 0;
-      uint32_t* offs = b.offsetsPtr;
-      uint32_t n = 0;
-      bool advanced = false, busy = false;
-      while (n < limit) {
-        if (cons >= prod) {
-          prod = __atomic_load_n(r->producerPos, __ATOMIC_ACQUIRE);
-          if (cons >= prod) break;
+      Fill f;
+      f.cons = __atomic_load_n(r->consumerPos, __ATOMIC_ACQUIRE);
+      uint64_t startCons = f.cons;
+      FillStop why = FillBatch(r, b.dataPtr, b.cap, b.offsetsPtr, (uint32_t)limit, &f);
+      if (why == FillStop::NeedGrow) {  // first record of the batch does not fit the buffer
+        if (Grow(env, f.needSize, &b)) {
+          why = FillBatch(r, b.dataPtr, b.cap, b.offsetsPtr, (uint32_t)limit, &f);
+        } else {
+          failed = true;
         }
-        const uint32_t* hdr = reinterpret_cast<const uint32_t*>(ring + (cons & mask));
-        // Software prefetch one page ahead: the hardware streamer stops at page boundaries, and this also
-        // warms the TLB for the (4 KiB-page, vmalloc'ed) ring. A prefetch never faults.
-        __builtin_prefetch(reinterpret_cast<const uint8_t*>(hdr) + kPrefetchAhead);
-        uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
-        if (len & kBusyBit) {
-          busy = true;
-          break;
-        }
-        uint32_t sz = len & ~(kBusyBit | kDiscardBit);
-        if (!(len & kDiscardBit)) {
-          if (off + sz > cap) {
-            if (n > 0) break;  // deliver what we have; this record starts the next batch
-            if (!Grow(env, sz, &b)) {
-              failed = true;
-              break;
-            }
-            dst = b.dataPtr;
-            cap = b.cap;
-          }
-          CopyRecord(dst + off, reinterpret_cast<const uint8_t*>(hdr) + kHdrSize, sz, cap - off);
-          offs[2 * n] = (uint32_t)off;
-          offs[2 * n + 1] = sz;
-          n++;
-          off += ((size_t)sz + 7) & ~(size_t)7;
-        }
-        cons += ((uint64_t)sz + kHdrSize + 7) & ~7ULL;
-        advanced = true;
       }
+      uint32_t n = f.n;
+      uint64_t cons = f.cons;
+      bool advanced = cons != startCons, busy = why == FillStop::Busy;
       if (failed && n == 0 && !advanced) break;
+      // The records are already copied out of the ring, so the space goes back to the
+      // producers before JS runs: code that runs inside the callback (including promise
+      // continuations drained by napi_make_callback) then sees a consistent ring.
+      if (advanced) __atomic_store_n(r->consumerPos, (unsigned long)cons, __ATOMIC_RELEASE);
       bool ok = true;
       if (n) ok = Deliver(env, b, n, fromPoll);
-      if (advanced) __atomic_store_n(r->consumerPos, (unsigned long)cons, __ATOMIC_RELEASE);
       delivered += n;
       if (!ok) return FinishDrain(delivered);  // exception pending (consume) or already reported (poll)
       if (failed || !advanced || busy || closeRequested_ || (fromPoll && !polling_)) break;

@@ -7,6 +7,7 @@ export default defineConfig([
     dts: true,
     sourcemap: true,
     clean: true,
+    shims: true, // import.meta.url in the CJS build (native loader, bundled objects)
     target: 'node20',
     external: ['@bpfkit/native'],
   },

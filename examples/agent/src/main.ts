@@ -1,75 +1,56 @@
 /**
- * bpfkit demo agent: loads the bundled process sensor object, attaches its
- * tracepoints and prints every exec, fork and exit on this machine as it
- * happens. Run as root: `bash scripts/demo.sh [--duration SECONDS] [--json]`.
+ * bpfkit demo agent: runs the built-in process sensor and prints a live,
+ * readable stream of process activity on this machine, each event with its
+ * ancestry (the parent chain up to PID 1). Later sensors (TLS, HTTP,
+ * Kubernetes identity, LLM findings) plug into this same loop.
+ *
+ *   bash scripts/demo.sh [--duration SECONDS] [--json]
  */
-import { bundledObject, Collection, CollectionSpec } from '@bpfkit/core'
-
-interface ProcessEvent {
-  kind: number
-  pid: number
-  tid: number
-  ppid: number
-  uid: number
-  gid: number
-  cgroup_id: bigint
-  ktime: bigint
-  start_ktime: bigint
-  child_pid: number
-  exit_code: number
-  exit_signal: number
-  path_len: number
-  args_len: number
-  args_truncated: number
-  comm: string
-  path: string
-  args: number[] | Uint8Array | string
-}
+import { ProcessSensor, type ProcessEvent } from '@bpfkit/core'
 
 const argv = process.argv.slice(2)
 const json = argv.includes('--json')
-const durationIdx = argv.indexOf('--duration')
-const duration = durationIdx >= 0 ? Number(argv[durationIdx + 1]) : 0
+const at = argv.indexOf('--duration')
+const duration = at >= 0 ? Number(argv[at + 1]) : 0
 
-const spec = CollectionSpec.fromFile(bundledObject('process.bpf.o'))
-const sensor = new Collection(spec)
-// never report the agent's own activity
-sensor.map('process_filter').update(0, { exclude_tgid: process.pid, pidns: 0, cgroup_filter: 0, _pad: 0 })
-const links = sensor.attachAll()
-const events = sensor.ringBuffer<ProcessEvent>('process_events', { codec: 'process_event', ref: true })
+const color = process.stdout.isTTY && !json
+const paint = (code: number, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s)
 
-let count = 0
-events.on('data', (e) => {
-  count++
-  if (json) return void console.log(JSON.stringify(e, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
-  const time = new Date().toISOString().slice(11, 23)
-  if (e.kind === 1) {
-    const args = argsOf(e)
-    console.log(`${time} EXEC  pid=${e.pid} ppid=${e.ppid} uid=${e.uid} comm=${e.comm} ${e.path} ${args.slice(1).join(' ')}${e.args_truncated ? ' …' : ''}`)
-  } else if (e.kind === 2) {
-    const life = Number(e.ktime - e.start_ktime) / 1e6
-    const how = e.exit_signal ? `signal ${e.exit_signal}` : `code ${e.exit_code}`
-    console.log(`${time} EXIT  pid=${e.pid} comm=${e.comm} ${how} after ${life.toFixed(1)} ms`)
-  } else if (e.kind === 3) {
-    console.log(`${time} FORK  pid=${e.pid} -> child=${e.child_pid} comm=${e.comm}`)
+function describe(ev: ProcessEvent): string {
+  const p = ev.process
+  const time = paint(90, ev.time.slice(11, 23))
+  const who = `${paint(1, p.executable.name || p.command)}[${p.pid}] uid=${p.user.id}`
+  const chain = (ev.ancestors ?? []).map((a) => `${a.executable.path.split('/').pop() || '?'}[${a.pid}]`).join(' ← ')
+  switch (ev.type) {
+    case 'process.exec': {
+      const args = p.command_args.slice(1).join(' ')
+      return `${time} ${paint(32, 'exec')} ${who} ${p.executable.path} ${args}${p.args_truncated ? ' …' : ''}\n             ${paint(90, `↳ ${chain}`)}`
+    }
+    case 'process.fork':
+      return `${time} ${paint(36, 'fork')} ${who} → child ${ev.child.pid}`
+    case 'process.exit': {
+      const how = ev.exit.signal ? paint(31, `killed by signal ${ev.exit.signal}`) : `exit ${ev.exit.code}`
+      return `${time} ${paint(33, 'exit')} ${who} ${how} after ${(Number(ev.exit.duration_ns) / 1e6).toFixed(1)} ms`
+    }
   }
-})
-events.on('lost', ({ count: n, total }) => console.error(`!! ${n} events lost in the kernel (ring full), ${total} in all`))
-
-function argsOf(e: ProcessEvent): string[] {
-  const raw = typeof e.args === 'string' ? Buffer.from(e.args, 'latin1') : Buffer.from(e.args as Uint8Array)
-  return raw.subarray(0, e.args_len).toString('utf8').split('\0').filter((s) => s.length > 0)
 }
 
+const sensor = new ProcessSensor()
+sensor.ref()
+let events = 0
+sensor.on('event', (ev) => {
+  events++
+  if (ev.type === 'process.fork' && !json) return // forks are noisy; exec/exit tell the story
+  console.log(json ? JSON.stringify(ev) : describe(ev))
+})
+sensor.on('lost', ({ count }) => console.error(paint(31, `!! ${count} events lost in the kernel (ring full)`)))
+
 function stop(): void {
-  events.consume()
-  events.close()
-  for (const l of links) l.close()
   sensor.close()
-  console.error(`bpfkit agent: ${count} events, ${events.stats.lost} lost`)
+  console.error(`\nbpfkit agent: ${events} events, ${sensor.stats.lost} lost, ${sensor.table.size} processes known`)
   process.exit(0)
 }
 process.on('SIGINT', stop)
 process.on('SIGTERM', stop)
 if (duration > 0) setTimeout(stop, duration * 1000)
-console.error('bpfkit agent: watching process exec/fork/exit (Ctrl-C to stop)')
+console.error(`bpfkit agent on ${sensor.host}: ${sensor.table.size} existing processes known; watching exec/exit (Ctrl-C to stop)`)

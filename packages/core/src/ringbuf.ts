@@ -127,6 +127,9 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   #polling = false
   #userPaused = false
   #backpressured = false
+  /** the user asked to keep the loop alive (option or ref()) */
+  #userRef = false
+  #refd = false
 
   constructor(map: BpfMap, options: RingBufferOptions<T> = {}) {
     if (map.type !== 'ringbuf') throw new InvalidArgumentError(`map '${map.name}' is a ${map.type} map, not a ringbuf`)
@@ -148,7 +151,8 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     this.#codec = options.codec
     this.#lost = options.lost
     this.#highWaterMark = Math.max(1, options.highWaterMark ?? 4096)
-    if (options.ref) reader.ref()
+    this.#userRef = !!options.ref
+    this.#syncRef()
   }
 
   /** Subscribe to events; 'data' and 'batch' listeners start reading. */
@@ -183,11 +187,23 @@ export class RingBuffer<T = Uint8Array> extends Resource {
 
   /** Keeps the event loop alive while this ring is open. */
   ref(): void {
-    this.#reader.ref()
+    this.#userRef = true
+    this.#syncRef()
   }
 
   unref(): void {
-    this.#reader.unref()
+    this.#userRef = false
+    this.#syncRef()
+  }
+
+  /** Ref'd while the user wants it, or while a `for await` is waiting (else the loop could exit under it). */
+  #syncRef(): void {
+    if (this.closed) return
+    const want = this.#userRef || this.#waiter !== undefined
+    if (want === this.#refd) return
+    this.#refd = want
+    if (want) this.#reader.ref()
+    else this.#reader.unref()
   }
 
   /**
@@ -237,7 +253,10 @@ export class RingBuffer<T = Uint8Array> extends Resource {
           return Promise.resolve({ value: item, done: false })
         }
         if (this.closed) return Promise.resolve({ value: undefined, done: true })
-        return new Promise((resolve) => (this.#waiter = resolve))
+        return new Promise((resolve) => {
+          this.#waiter = resolve
+          this.#syncRef()
+        })
       },
       return: () => {
         this.stats.discarded += this.#queue.length
@@ -306,6 +325,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     const waiter = this.#waiter
     if (waiter) {
       this.#waiter = undefined
+      this.#syncRef()
       waiter({ value, done: false })
     } else {
       this.#queue.push(value)

@@ -406,6 +406,20 @@ describe('BTF codecs on hand-built BTF', () => {
     expect((word >>> 10) & 127).toBe(100)
     expect((word >>> 17) & 1).toBe(1)
     expect(c.decode(dv, 0)).toEqual({ a: -3, b: 31, c: 100, ok: true, w: 0xcafef00d })
+    // a legacy INT used as a plain value (here: array elements) keeps its bit offset
+    const btf2 = (() => {
+      const b2 = new BtfBuilder()
+      const odd = b2.int('unsigned int', 4, { bits: 4, offset: 12 })
+      b2.array(odd, 2)
+      return parseBtf(b2.build())
+    })()
+    const arr = codecForType(btf2, 2)
+    expect(arr.size).toBe(8)
+    const a8 = new Uint8Array(8).fill(0xff)
+    const adv = new DataView(a8.buffer)
+    arr.encode([5, 9], adv, 0)
+    expect([adv.getUint32(0, true), adv.getUint32(4, true)]).toEqual([5 << 12, 9 << 12])
+    expect(arr.decode(adv, 0)).toEqual([5, 9])
   })
 
   it('ENUM64, 8-byte ENUM, signed enums, __int128, bool arrays, datasecs', () => {
@@ -449,6 +463,26 @@ describe('BTF codecs on hand-built BTF', () => {
     const su8 = new Uint8Array(16)
     sec.encode({ one: -2, two: 5n }, new DataView(su8.buffer), 0)
     expect(sec.decode(new DataView(su8.buffer), 0)).toEqual({ one: -2, two: 5n })
+  })
+
+  it('long char arrays (beyond the string cache) and 2-D char arrays', () => {
+    const b = new BtfBuilder()
+    const ch = b.int('char', 1, { signed: true, char: true })
+    const path = b.array(ch, 300)
+    const btf = parseBtf(b.build())
+    const c = codecForType(btf, path)
+    const u8 = new Uint8Array(300)
+    const dv = new DataView(u8.buffer)
+    for (const s of ['', 'a', '/usr/lib/x86_64-linux-gnu/libc.so.6'.repeat(4), 'é'.repeat(149), 'x'.repeat(299)]) {
+      c.encode(s, dv, 0)
+      expect(c.decode(dv, 0)).toBe(s)
+      expect(c.decode(dv, 0)).toBe(s) // cached / second pass
+    }
+    u8.fill(0x41)
+    expect(c.decode(dv, 0)).toBe('A'.repeat(300))
+    expect(() => c.encode('A'.repeat(300), dv, 0)).toThrow(InvalidArgumentError)
+    c.encode(new Uint8Array(300).fill(0x42), dv, 0) // bytes may fill the array completely
+    expect(c.decode(dv, 0)).toBe('B'.repeat(300))
   })
 
   it('refuses types without a value layout', () => {

@@ -63,7 +63,7 @@ export const HELPERS: Record<string, Helper> = {
   // which take the TextDecoder path), then look the bytes up in a 256-entry
   // direct-mapped cache of recently decoded strings (event streams repeat the
   // same comm / path values; comparing words is much cheaper than building a
-  // string). Strings longer than 64 bytes are not cached.
+  // string). Strings longer than 64 bytes are not cached and go to TextDecoder.
   __sc: { js: "const __sc = new Array(256).fill('')", ts: "const __sc: string[] = new Array(256).fill('')", deps: [] },
   __scw: { js: 'const __scw = new Int32Array(256 * 17)', ts: 'const __scw = new Int32Array(256 * 17)', deps: [] },
   __str: fn(
@@ -85,42 +85,37 @@ export const HELPERS: Record<string, Helper> = {
     if (c === 0) break
     if (c > 127) return __strSlow(view, p, len)
     tail = tail * 256 + c
-    if (n - i === 3) return __strLong(view, p, len)
+    if (n - i === 3) return __strSlow(view, p, len)
   }
   if (n === 0) return ''
   const nw = i >> 2
-  if (nw > 16) return __strLong(view, p, len)
+  if (nw > 16) return __strSlow(view, p, len)
   h = Math.imul(h ^ tail, 16777619) ^ n
   const slot = (h ^ (h >>> 8) ^ (h >>> 16)) & 255
   const base = slot * 17
   const s = __sc[slot]
-  if (s.length === n && __scw[base + 16] === tail) {
+  if (s !== undefined && s.length === n && __scw[base + 16] === tail) {
     let k = 0
     while (k < nw && __scw[base + k] === view.getInt32(p + 4 * k, true)) k++
     if (k === nw) return s
   }
   let r = ''
-  if (n <= 12) for (let j = 0; j < n; j++) r += String.fromCharCode(view.getUint8(p + j))
-  else r = String.fromCharCode(...new Uint8Array(view.buffer, view.byteOffset + p, n))
+  if (n > 32) r = __td.decode(new Uint8Array(view.buffer, view.byteOffset + p, n))
+  else {
+    let j = 0
+    for (; j + 8 <= n; j += 8)
+      r += String.fromCharCode(
+        view.getUint8(p + j), view.getUint8(p + j + 1), view.getUint8(p + j + 2), view.getUint8(p + j + 3),
+        view.getUint8(p + j + 4), view.getUint8(p + j + 5), view.getUint8(p + j + 6), view.getUint8(p + j + 7),
+      )
+    for (; j < n; j++) r += String.fromCharCode(view.getUint8(p + j))
+  }
   for (let k = 0; k < nw; k++) __scw[base + k] = view.getInt32(p + 4 * k, true)
   __scw[base + 16] = tail
   __sc[slot] = r
   return r
 `,
-    ['__strSlow', '__strLong', '__sc', '__scw'],
-  ),
-  __strLong: fn(
-    '__strLong',
-    'view, p, len',
-    '(view: DataView, p: number, len: number): string',
-    `
-  const u = new Uint8Array(view.buffer, view.byteOffset + p, len)
-  let e = u.indexOf(0)
-  if (e < 0) e = len
-  for (let i = 0; i < e; i++) if (u[i] > 127) return __strSlow(view, p, len)
-  return String.fromCharCode(...u.subarray(0, e))
-`,
-    ['__strSlow'],
+    ['__strSlow', '__sc', '__scw', '__td'],
   ),
   __strSlow: fn(
     '__strSlow',
@@ -459,8 +454,9 @@ function decNum(e: Emitter, n: NumNode, p: string, path: string): string {
   }
 }
 
-function decBits(e: Emitter, n: Extract<Node, { t: 'bits' }>, base: string, k: number, path: string): string {
-  const s = n.shift
+function decBits(e: Emitter, n: Extract<Node, { t: 'bits' }>, base: string, k0: number, path: string): string {
+  const s = n.shift & 7
+  const k = k0 + (n.shift >> 3)
   const bits = n.bits
   const p = pos(base, k)
   let expr: string
@@ -579,7 +575,7 @@ function encNode(e: Emitter, n: Node, val: string, base: string, k: number, out:
       encNum(e, n, val, pos(base, k), out, path)
       return
     case 'bits':
-      out.push(`${e.use('__encBits')}(view, ${pos(base, k)}, ${n.shift}, ${n.bits}, ${n.signed}, ${val}, ${P})`)
+      out.push(`${e.use('__encBits')}(view, ${pos(base, k + (n.shift >> 3))}, ${n.shift & 7}, ${n.bits}, ${n.signed}, ${val}, ${P})`)
       return
     case 'str':
       out.push(`${e.use('__encStr')}(view, ${pos(base, k)}, ${n.size}, ${val}, ${P})`)
@@ -718,9 +714,10 @@ export function emitCodec(root: Node, name: string, ts: boolean): EmitResult {
   const expr = decNode(e, root, 'offset', 0, dout, name)
   dout.push(`return ${expr}`)
 
-  const eout: string[] = [check, `let v${e.any}`]
+  const eout: string[] = [check]
   zeroStatements(e, root, eout)
   encNode(e, root, 'value', 'offset', 0, eout, name)
+  if (eout.some((l) => /^\s*v = /.test(l))) eout.splice(1, 0, `let v${e.any}`)
 
   return { decode: dout.join('\n'), encode: eout.join('\n'), helpers: e.helpers }
 }

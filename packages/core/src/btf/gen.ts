@@ -144,7 +144,17 @@ function defaultRoots(btf: Btf): Root[] {
         }
       }
     } else if (/^\.(data|rodata|bss)(\..+)?$/.test(sec.name)) {
-      for (const v of sec.vars) roots.push({ typeId: v.typeId, hint: v.name, explicit: false })
+      for (const v of sec.vars) {
+        roots.push({ typeId: v.typeId, hint: v.name, explicit: false })
+        // A global pointer to a struct (BPFKIT_EXPORT_TYPE, libbpf-bootstrap's `unused` idiom)
+        // is how objects keep ring-buffer record types in BTF: generate the pointee too.
+        try {
+          const t = btf.resolve(v.typeId)
+          if (t.kind === 'ptr' && t.type !== 0) roots.push({ typeId: t.type, hint: v.name, explicit: false })
+        } catch {
+          // unresolvable type: skipped, like the pointer itself
+        }
+      }
     }
   }
   return roots

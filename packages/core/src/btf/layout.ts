@@ -57,7 +57,7 @@ export interface BitsNode {
   readonly t: 'bits'
   /** bytes this node occupies, rounded up (for bounds checks) */
   readonly size: number
-  /** bit shift within the first byte (0..7) */
+  /** bit offset of the value from the node's first byte (0..7 for struct members) */
   readonly shift: number
   readonly bits: number
   readonly signed: boolean
@@ -318,11 +318,16 @@ function typedArrayFor(e: NumNode): TypedArrayName | undefined {
   }
 }
 
-function bitsNode(ctx: Ctx, bitOff: number, bits: number, signed: boolean, bool: boolean, _storage: number, enumId: number | undefined, id: number): BitsNode {
+/**
+ * `storage` 0: a struct member bitfield; the field offset is the byte holding
+ * its first bit and `shift` is 0..7. Otherwise a legacy INT used as a plain
+ * value: `shift` is the INT's bit offset within its `storage` bytes.
+ */
+function bitsNode(ctx: Ctx, bitOff: number, bits: number, signed: boolean, bool: boolean, storage: number, enumId: number | undefined, id: number): BitsNode {
   if (bits < 1 || bits > 64) throw new BtfError(`${describe(ctx.btf, id)}: unsupported bitfield width ${bits}`)
-  const shift = bitOff & 7
+  const shift = storage ? bitOff : bitOff & 7
   const out: BitsNode['out'] = bool ? 'boolean' : bits <= 32 ? 'number' : ctx.int64
-  const size = (shift + bits + 7) >> 3
+  const size = storage || (shift + bits + 7) >> 3
   return enumId === undefined ? { t: 'bits', size, shift, bits, signed, out } : { t: 'bits', size, shift, bits, signed, out, enumId }
 }
 

@@ -336,6 +336,8 @@ export class Btf {
     let le: boolean
     if (dv.getUint16(0, true) === BTF_MAGIC) le = true
     else if (dv.getUint16(0, false) === BTF_MAGIC) le = false
+    else if (buf[0] === 0x7f && buf[1] === 0x45 && buf[2] === 0x4c && buf[3] === 0x46)
+      throw new BtfError('this is an ELF object, not raw BTF: extract its .BTF section first (readElfBtf)')
     else throw new BtfError(`bad BTF magic 0x${dv.getUint16(0, true).toString(16).padStart(4, '0')} (expected 0xeb9f)`)
     this.#le = le
     this.byteOrder = le ? 'little' : 'big'

@@ -1,0 +1,192 @@
+/**
+ * Streaming bodies (Server-Sent Events, NDJSON): LLM APIs, log tails and
+ * change feeds deliver their value event by event over a long-lived response.
+ * These parsers turn body bytes into events as the bytes arrive, so callers
+ * see each event when the process saw it, not when the response ends.
+ */
+import { createParser, type EventSourceParser } from 'eventsource-parser'
+
+/** The streaming formats recognised from Content-Type. */
+export type StreamingKind = 'sse' | 'ndjson'
+
+/** Which streaming parser (if any) a Content-Type calls for. */
+export function streamingKind(contentType: string | undefined): StreamingKind | undefined {
+  if (!contentType) return undefined
+  const mime = contentType.split(';', 1)[0]!.trim().toLowerCase()
+  if (mime === 'text/event-stream') return 'sse'
+  if (
+    mime === 'application/x-ndjson' ||
+    mime === 'application/ndjson' ||
+    mime === 'application/jsonl' ||
+    mime === 'application/x-jsonlines' ||
+    mime === 'application/jsonlines' ||
+    mime === 'application/json-seq'
+  ) {
+    return 'ndjson'
+  }
+  return undefined
+}
+
+/** One event of a streaming body. */
+export interface StreamingEvent {
+  /** SSE: the data field (multi-line data joined with \n); NDJSON: the line, without its newline */
+  data: string
+  /** SSE `event:` field */
+  event?: string
+  /** SSE `id:` field */
+  id?: string
+  /** the first event after bytes were lost: earlier events may be missing */
+  after_gap?: boolean
+}
+
+export interface StreamingParserOptions {
+  /** longest event (SSE) or line (NDJSON) in characters, default 1 MiB; longer ones are dropped and counted */
+  maxEventBytes?: number
+}
+
+/**
+ * Incremental parser for one streaming body. Feed it body bytes in any
+ * pieces; it calls `onEvent` once per complete event. After a gap it skips
+ * to the next event boundary (blank line for SSE, newline for NDJSON) so a
+ * half-lost event is never emitted as if it were whole.
+ */
+export class StreamingBodyParser {
+  /** events emitted */
+  events = 0
+  /** events dropped because they exceeded maxEventBytes */
+  dropped = 0
+  private decoder = new TextDecoder('utf-8')
+  private readonly max: number
+  private sse: EventSourceParser | undefined
+  private line = '' // NDJSON partial line
+  private overLong = false // NDJSON: inside a line being dropped
+  private skipping = false // after a gap: waiting for an event boundary
+  private carry = '' // tail kept while skipping (boundary split across chunks)
+  private afterGap = false
+
+  constructor(
+    readonly kind: StreamingKind,
+    private readonly onEvent: (ev: StreamingEvent) => void,
+    options: StreamingParserOptions = {},
+  ) {
+    this.max = options.maxEventBytes ?? 1024 * 1024
+    if (kind === 'sse') this.sse = this.newSse()
+  }
+
+  private newSse(): EventSourceParser {
+    return createParser({
+      maxBufferSize: this.max,
+      onEvent: (m) => {
+        const ev: StreamingEvent = { data: m.data }
+        if (m.event !== undefined) ev.event = m.event
+        if (m.id !== undefined) ev.id = m.id
+        this.emit(ev)
+      },
+      onError: (err) => {
+        if (err.type === 'max-buffer-size-exceeded') {
+          // the parser stops itself; drop the event and resume at the next boundary
+          this.dropped++
+          this.sse!.reset()
+          this.skipping = true
+          this.carry = ''
+        }
+      },
+    })
+  }
+
+  private emit(ev: StreamingEvent): void {
+    if (this.afterGap) {
+      ev.after_gap = true
+      this.afterGap = false
+    }
+    this.events++
+    this.onEvent(ev)
+  }
+
+  /** Body bytes, in order. */
+  push(bytes: Uint8Array): void {
+    let text = this.decoder.decode(bytes, { stream: true })
+    if (this.skipping) {
+      text = this.skipToBoundary(text)
+      if (this.skipping) return
+    }
+    if (text.length === 0) return
+    if (this.sse) this.sse.feed(text)
+    else this.ndjson(text)
+  }
+
+  /** Bytes were lost here: drop the event in progress and resynchronise. */
+  gap(): void {
+    this.decoder = new TextDecoder('utf-8')
+    if (this.sse) this.sse.reset()
+    this.line = ''
+    this.overLong = false
+    this.skipping = true
+    this.carry = ''
+    this.afterGap = true
+  }
+
+  /** End of body: an unterminated last NDJSON line is still an event; an unterminated SSE event is not (per the SSE spec). */
+  end(): void {
+    const rest = this.decoder.decode()
+    if (!this.skipping && rest) {
+      if (this.sse) this.sse.feed(rest)
+      else this.ndjson(rest)
+    }
+    if (!this.sse && !this.skipping && !this.overLong && this.line.trim() !== '') {
+      this.emit({ data: this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line })
+    }
+    this.line = ''
+  }
+
+  /** While skipping: returns the text after the next boundary (and stops skipping), or '' */
+  private skipToBoundary(text: string): string {
+    const s = this.carry + text
+    if (this.kind === 'ndjson') {
+      const i = s.indexOf('\n')
+      if (i === -1) {
+        this.carry = ''
+        return ''
+      }
+      this.skipping = false
+      this.carry = ''
+      return s.slice(i + 1)
+    }
+    const m = /\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n/.exec(s)
+    if (!m) {
+      this.carry = s.slice(-3)
+      return ''
+    }
+    this.skipping = false
+    this.carry = ''
+    return s.slice(m.index + m[0].length)
+  }
+
+  private ndjson(text: string): void {
+    let start = 0
+    for (;;) {
+      const nl = text.indexOf('\n', start)
+      if (nl === -1) {
+        if (!this.overLong) {
+          this.line += text.slice(start)
+          if (this.line.length > this.max) {
+            this.overLong = true
+            this.line = ''
+            this.dropped++
+          }
+        }
+        return
+      }
+      if (this.overLong) {
+        this.overLong = false
+      } else {
+        let l = this.line + text.slice(start, nl)
+        this.line = ''
+        if (l.endsWith('\r')) l = l.slice(0, -1)
+        if (l.length > this.max) this.dropped++
+        else if (l.trim() !== '') this.emit({ data: l })
+      }
+      start = nl + 1
+    }
+  }
+}
