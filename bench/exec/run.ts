@@ -48,7 +48,8 @@ async function withSensor(): Promise<{ seconds: number; delivered: number; lost:
 }
 
 async function withExecsnoop(): Promise<{ seconds: number; delivered: number }> {
-  const snoop = spawn('execsnoop', [], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // line-buffered: execsnoop's header is how we know it has attached
+  const snoop = spawn('stdbuf', ['-oL', 'execsnoop'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   snoop.stdout.on('data', (d) => (out += d))
   await new Promise<void>((resolve, reject) => {

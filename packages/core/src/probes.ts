@@ -35,14 +35,22 @@ const HUMAN: Record<FeatureName, string> = {
 }
 
 const cache = new Map<FeatureName, FeatureProbe>()
+const running = new Set<FeatureName>()
 
 /** Probes one feature (cached). Never throws: failures become supported=false. */
 export function probeFeature(name: FeatureName): FeatureProbe {
   let r = cache.get(name)
-  if (!r) {
+  if (r) return r
+  // A probe's own attach failure asks for a diagnosis of the same feature: answer "no
+  // verdict yet" so the raw kernel error reaches the probe instead of recursing.
+  if (running.has(name)) return { feature: HUMAN[name], supported: true, reason: '' }
+  running.add(name)
+  try {
     r = runProbe(name)
-    cache.set(name, r)
+  } finally {
+    running.delete(name)
   }
+  cache.set(name, r)
   return r
 }
 

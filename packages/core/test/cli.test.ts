@@ -46,7 +46,10 @@ describeBpf('bpfkit CLI', () => {
     // kprobes: cross-check with the kernel's kprobe PMU, an independent witness
     expect(f.kprobes.supported).toBe(existsSync('/sys/bus/event_source/devices/kprobe'))
     for (const k of ['btf', 'ringbuf', 'bpf_loop', 'bpf_send_signal', 'uprobes', 'uprobe_multi', 'kprobes', 'fentry', 'lsm']) {
-      if (!f[k].supported) expect(f[k].reason, k).not.toBe('')
+      if (!f[k].supported) {
+        expect(f[k].reason, k).not.toBe('')
+        expect(f[k].reason.length, k).toBeLessThan(1000) // the kernel's answer, not a stack of our own
+      }
     }
     expect(f.capabilities.CAP_BPF).toBe(true)
     expect(f.mounts.bpffs).toBe('/sys/fs/bpf')
