@@ -105,20 +105,27 @@ static __always_inline void fill_common(struct process_event *e, struct task_str
   bpf_get_current_comm(e->comm, sizeof(e->comm));
 }
 
+/* Applies the filters, reserves a record and fills the common fields; NULL when
+ * filtered out or when the ring is full (then counted in process_events_lost). */
+static __always_inline struct process_event *start_event(struct task_struct *task, __u32 tgid, __u32 kind)
+{
+  __u64 cgid = bpf_get_current_cgroup_id();
+  __u32 pidns = task_pidns(task);
+  if (filtered_out(task, tgid, cgid, pidns)) return NULL;
+  struct process_event *e = bpfkit_reserve(process_events, sizeof(*e));
+  if (!e) return NULL;
+  fill_common(e, task, kind);
+  e->cgroup_id = cgid;
+  e->pidns = pidns;
+  return e;
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  __u64 cgid = bpf_get_current_cgroup_id();
-  __u32 pidns = task_pidns(task);
-  if (filtered_out(task, tgid, cgid, pidns)) return 0;
-
-  struct process_event *e = bpfkit_reserve(process_events, sizeof(*e));
+  struct process_event *e = start_event(task, bpf_get_current_pid_tgid() >> 32, PROCESS_EXEC);
   if (!e) return 0;
-  fill_common(e, task, PROCESS_EXEC);
-  e->cgroup_id = cgid;
-  e->pidns = pidns;
 
   unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
   long n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx + loc);
@@ -148,16 +155,8 @@ int process_exit(void *ctx)
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   /* Only the last thread of a process reports the process exit. */
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
-  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  __u64 cgid = bpf_get_current_cgroup_id();
-  __u32 pidns = task_pidns(task);
-  if (filtered_out(task, tgid, cgid, pidns)) return 0;
-
-  struct process_event *e = bpfkit_reserve(process_events, sizeof(*e));
+  struct process_event *e = start_event(task, bpf_get_current_pid_tgid() >> 32, PROCESS_EXIT);
   if (!e) return 0;
-  fill_common(e, task, PROCESS_EXIT);
-  e->cgroup_id = cgid;
-  e->pidns = pidns;
   int code = BPF_CORE_READ(task, exit_code);
   int sig = BPF_CORE_READ(task, signal, group_exit_code);
   if (sig) code = sig; /* exit_group()/fatal signal: the group's status */
@@ -176,16 +175,8 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 {
   /* Thread creation also fires this tracepoint; only new processes count. */
   if (child->pid != child->tgid) return 0;
-  __u32 tgid = parent->tgid;
-  __u64 cgid = bpf_get_current_cgroup_id();
-  __u32 pidns = task_pidns(parent);
-  if (filtered_out(parent, tgid, cgid, pidns)) return 0;
-
-  struct process_event *e = bpfkit_reserve(process_events, sizeof(*e));
+  struct process_event *e = start_event(parent, parent->tgid, PROCESS_FORK);
   if (!e) return 0;
-  fill_common(e, parent, PROCESS_FORK);
-  e->cgroup_id = cgid;
-  e->pidns = pidns;
   e->child_pid = child->tgid;
   e->start_ktime = child->start_time;
   e->start_boottime = child->start_boottime;

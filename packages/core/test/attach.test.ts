@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { bundledObject, Collection, CollectionSpec, NotSupportedError, probeFeature } from '../src/index.js'
-import { cgroup2Root, compileC, describeBpf, testObject } from './helpers.js'
+import { catchErr, cgroup2Root, compileC, describeBpf, testObject } from './helpers.js'
 
 const TARGET_C = `
 #include <stdio.h>
@@ -210,12 +210,3 @@ describeBpf('feature-gated attach points', () => {
     expect(probeFeature('ringbuf')).toMatchObject({ supported: true })
   })
 })
-
-function catchErr(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (e) {
-    return e
-  }
-  throw new Error('expected an error')
-}

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { expect, it } from 'vitest'
 import { ClosedError, Collection, CollectionSpec, ElfError, VerifierError } from '../src/index.js'
-import { describeBpf, openFds, testObject } from './helpers.js'
+import { catchErr, describeBpf, openFds, testObject } from './helpers.js'
 
 describeBpf('bad objects', () => {
   const good = () => readFileSync(testObject('maps'))
@@ -93,12 +93,3 @@ describeBpf('bad objects', () => {
     expect(openFds()).toBe(before)
   })
 })
-
-function catchErr(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (e) {
-    return e
-  }
-  throw new Error('expected an error')
-}

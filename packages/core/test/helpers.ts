@@ -90,3 +90,13 @@ export function cgroup2Root(): string {
   execFileSync('mount', ['-t', 'cgroup2', 'none', dir])
   return dir
 }
+
+/** The error `fn` throws (fails the test if it returns normally). */
+export function catchErr(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (e) {
+    return e
+  }
+  throw new Error('expected an error')
+}
