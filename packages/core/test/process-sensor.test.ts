@@ -2,9 +2,11 @@
 // processes, processes that predate the sensor, a fork/exec storm, in-kernel
 // filters, and schema validation of every event.
 import { spawn, spawnSync } from 'node:child_process'
+import { mkdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { ProcessSensor, type ProcessEvent } from '../src/index.js'
-import { describeBpf } from './helpers.js'
+import { cgroup2Root, describeBpf } from './helpers.js'
 import { assertValidEvent } from './schema.js'
 
 describeBpf('process sensor', () => {
@@ -39,6 +41,7 @@ describeBpf('process sensor', () => {
     expect(exec!.process.command_args).toEqual(['/bin/true', 'a', 'b'])
     expect(exec!.process.executable.name).toBe('true')
     expect(exec!.process.user.id).toBe(process.getuid!())
+    expect(BigInt(exec!.process.creation.ktime)).toBeLessThanOrEqual(BigInt(exec!.ktime))
     const chain = exec!.ancestors!.map((a) => a.pid)
     expect(chain[0]).toBe(sh.pid)
     expect(chain[1]).toBe(process.pid)
@@ -93,6 +96,29 @@ describeBpf('process sensor', () => {
     await settle()
     expect(events.some((e) => e.process.pid === hidden.pid && e.type === 'process.exec')).toBe(false)
     expect(events.some((e) => e.process.pid === shown.pid && e.type === 'process.exec')).toBe(true)
+  })
+
+  it('filters by cgroup v2 id in the kernel', async () => {
+    const dir = join(cgroup2Root(), `bpfkit-proc-${process.pid}`)
+    mkdirSync(dir, { recursive: true })
+    try {
+      const id = statSync(dir, { bigint: true }).ino
+      sensor.setFilter({ excludePid: process.pid, cgroupIds: [id] })
+      const inside = spawn('/bin/sh', ['-c', 'read x; /bin/true inside'], { stdio: ['pipe', 'ignore', 'ignore'] })
+      writeFileSync(join(dir, 'cgroup.procs'), String(inside.pid))
+      inside.stdin!.end('go\n')
+      const outside = spawn('/bin/true', ['outside'], { stdio: 'ignore' })
+      await Promise.all([new Promise((r) => inside.on('exit', r)), new Promise((r) => outside.on('exit', r))])
+      await settle()
+      const execs = events.filter((e) => e.type === 'process.exec')
+      const insideExec = execs.find((e) => e.process.command_args.join(' ') === '/bin/true inside')
+      expect(insideExec?.cgroup.id).toBe(id.toString())
+      expect(execs.some((e) => e.process.pid === outside.pid)).toBe(false)
+    } finally {
+      sensor.setFilter({ excludePid: process.pid })
+      await new Promise((r) => setTimeout(r, 50))
+      rmdirSync(dir)
+    }
   })
 
   it('never reports the agent itself', () => {

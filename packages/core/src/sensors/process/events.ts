@@ -21,7 +21,8 @@ export interface ProcessInfo {
   command: string
   user: { id: number }
   group: { id: number }
-  creation: { time: string }
+  /** start time: wall clock, and CLOCK_MONOTONIC ns as a decimal string */
+  creation: { time: string; ktime: string }
   /** thread that triggered the event, when it differs from pid */
   thread?: { id: number }
 }

@@ -208,7 +208,7 @@ export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
       command: cString(raw.comm),
       user: { id: raw.uid },
       group: { id: raw.gid },
-      creation: { time: bootToIso(entry.startBoottimeNs) },
+      creation: { time: bootToIso(entry.startBoottimeNs), ktime: raw.start_ktime.toString() },
     }
     if (parent) process.parent_exec_id = parent.execId
     if (raw.tid !== raw.pid) process.thread = { id: raw.tid }

@@ -1,0 +1,629 @@
+/**
+ * TlsSensor: plaintext of TLS connections, captured with uprobes on the TLS
+ * libraries (bpf/src/tls.bpf.c), for OpenSSL 1.1/3.x (shared libssl and
+ * executables that export it, such as node), BoringSSL, GnuTLS and Go
+ * crypto/tls.
+ *
+ * How processes are covered:
+ *  - at start, every process is scanned (/proc/PID/maps) and each TLS file
+ *    it maps is attached once per (device, inode) (attach-registry.ts);
+ *  - the usual TLS libraries (libssl.so.3, libgnutls.so.30, ...) are
+ *    attached ahead of time by path with pid -1 (`preattach`, default on): a
+ *    uprobe belongs to the file, so it fires in every process that maps it
+ *    later. A process started after the sensor is therefore captured from its
+ *    first TLS call, with no race against its start-up (at exec time its
+ *    libraries are not even mapped yet);
+ *  - exec events (ProcessSensor) trigger a scan of the new image right away
+ *    (executables with TLS inside: node, Go programs) and again a few times
+ *    during its start-up (libraries loaded after exec or by dlopen). An
+ *    executable seen for the first time is attached within a few ms of its
+ *    exec; a TLS call made before that is missed (counted nowhere, since no
+ *    probe saw it). Files stay attached while any process that mapped them
+ *    lives (exit events release them; fork children inherit).
+ *
+ * Costs: two probe hits per TLS call (entry + return), whatever the process;
+ * filtered processes (pids/comm options, the agent itself) are dropped in BPF
+ * after the first hit but still pay the traps, because a uprobe on a file is
+ * global. Socket-fd correlation adds one hash lookup per read/write/send/recv
+ * syscall on the machine (option correlateFds: false removes it).
+ */
+import { EventEmitter } from 'eventemitter3'
+import { closeSync, openSync, readdirSync } from 'node:fs'
+import { codecForType } from '../../btf/index.js'
+import type { Codec } from '../../codec.js'
+import { Collection } from '../../collection.js'
+import { BpfError, InvalidArgumentError } from '../../errors.js'
+import type { Link } from '../../link.js'
+import { bundledObject } from '../../probes.js'
+import type { RecordBatch, RingBuffer } from '../../ringbuf.js'
+import { CollectionSpec } from '../../spec.js'
+import { ProcessSensor } from '../process/sensor.js'
+import type { ProcessEvent } from '../process/events.js'
+import { AttachRegistry } from './attach-registry.js'
+import {
+  discoverProcess,
+  fileKey,
+  InspectCache,
+  kernelDev,
+  preattachTargets,
+  processComm,
+  type SkippedFile,
+  type TlsFunction,
+  type TlsLibrary,
+  type TlsTarget,
+} from './discovery.js'
+import { preloadDecoder } from './go-ret.js'
+import { LIBRARY_CODES, RecordDecoder, TLS_F_CLOSE, TLS_F_HOLD, type RawTlsEvent, type TlsCloseEvent, type TlsRecord } from './record.js'
+
+export interface TlsSensorOptions {
+  /** capture only these processes (default: all but the agent itself) */
+  pids?: number[]
+  /** capture only processes whose main thread's comm (15 bytes) is exactly this */
+  comm?: string
+  /** bytes captured per TLS call; the rest is counted and reported as a gap (default 1 MiB, min 256 KiB) */
+  maxBytesPerCall?: number
+  /** ring buffer size in bytes, a power of two (default 64 MiB) */
+  ringBytes?: number
+  /** process events to follow new processes; default: a ProcessSensor of its own */
+  processSensor?: ProcessSensor
+  /** attach the well-known TLS libraries ahead of time (default true; see the module doc) */
+  preattach?: boolean
+  /** library names attached ahead of time (default WELL_KNOWN_LIBRARIES) */
+  preattachLibraries?: string[]
+  /** resolve socket fds through the syscalls made inside each TLS call (default true) */
+  correlateFds?: boolean
+  /** more processes never to capture (the agent itself never is) */
+  excludePids?: number[]
+  /** rescans of a new process's mappings after its exec, in ms (default [30, 200, 1000, 3000]) */
+  rescanAfterExecMs?: number[]
+  /**
+   * Stop (SIGSTOP, from BPF at sched_process_exec) every process whose
+   * executable has not been inspected yet, inspect and attach it, then
+   * resume it (SIGCONT). Makes capture of executables with TLS inside (node,
+   * Go) deterministic from their first instruction; each distinct executable
+   * is held once (~1-40 ms), until its probes are detached again.
+   * Descendants of the agent are never held (it may wait for them with
+   * spawnSync). Default false because a held process waits for the agent's
+   * event loop: while the loop is blocked, first execs of new executables
+   * wait too, and a process held when the agent dies stays stopped until it
+   * gets SIGCONT.
+   */
+  holdNewExecutables?: boolean
+  /**
+   * Keep a file's probes this long after the last process using it exited
+   * (default 30 s). Detaching costs ~0.1 s of blocked event loop per probe
+   * (an RCU grace period per uprobe in the kernel), and a program run again
+   * soon is captured with no start-up race.
+   */
+  detachDelayMs?: number
+}
+
+/** Per-reason counters kept by the BPF program (summed over CPUs). */
+export interface TlsKernelCounters {
+  /** calls that moved data and were emitted */
+  calls: number
+  /** records submitted */
+  records: number
+  ringFullRecords: number
+  ringFullBytes: number
+  /** bytes beyond maxBytesPerCall */
+  capBytes: number
+  /** chunks whose user memory could not be read */
+  faultRecords: number
+  faultBytes: number
+  /** returns seen without their entry (call state evicted, or attached mid-call) */
+  noEntry: number
+  noEntryBytes: number
+  /** call state that could not be stored */
+  stateFull: number
+  /** calls whose syscalls used more than one fd (fd reported as the connection's last known) */
+  fdConflicts: number
+  /** connections whose stream state could not be stored */
+  connFull: number
+  /** processes stopped at exec for inspection (holdNewExecutables) */
+  holds: number
+  /** execs that should have been held and were not (ring full or signal failed) */
+  holdFailed: number
+}
+
+const COUNTER_NAMES: (keyof TlsKernelCounters)[] = [
+  'calls',
+  'records',
+  'ringFullRecords',
+  'ringFullBytes',
+  'capBytes',
+  'faultRecords',
+  'faultBytes',
+  'noEntry',
+  'noEntryBytes',
+  'stateFull',
+  'fdConflicts',
+  'connFull',
+  'holds',
+  'holdFailed',
+]
+
+export interface TlsStats {
+  /** records delivered as 'record' events */
+  records: number
+  /** plaintext bytes delivered */
+  bytes: number
+  /** records that carried a gap */
+  gaps: number
+  /** bytes reported missing by those gaps (plus trailing losses reported at close) */
+  gapBytes: number
+  /** ring reservations that failed (records the kernel could not queue) */
+  lostRecords: number
+  /** ring records too short to decode */
+  malformed: number
+  closes: number
+  /** files with probes attached */
+  attachedFiles: number
+  /** counters of the BPF side, as of the last refreshStats()/flush() (refreshed every second) */
+  kernel: TlsKernelCounters
+}
+
+export interface TlsAttachEvent {
+  key: string
+  library: TlsLibrary
+  path: string
+  /** pid whose scan found it, or 'preattach' */
+  holder: number | string
+  probes: number
+  version?: string
+}
+
+export interface TlsGapEvent {
+  pid: number
+  conn: string
+  direction: 'egress' | 'ingress'
+  /** bytes missing just before the record with this seq */
+  bytes: number
+  seq: number
+  offset: number
+}
+
+export interface TlsSensorEvents {
+  record: [TlsRecord]
+  close: [TlsCloseEvent]
+  gap: [TlsGapEvent]
+  lost: [{ count: number; total: number }]
+  attach: [TlsAttachEvent]
+  detach: [{ key: string; library: TlsLibrary; path: string }]
+  /** a file with TLS functions that could not be attached, once per file */
+  'attach-error': [{ key: string; path: string; error: Error }]
+  error: [Error]
+}
+
+const FN_CODES: Record<Exclude<TlsFunction, 'free'>, number> = { write: 1, read: 2, write_ex: 3, read_ex: 4, write_ex2: 5 }
+const SYSCALLS = ['sys_enter_write', 'sys_enter_read', 'sys_enter_sendto', 'sys_enter_recvfrom', 'sys_enter_sendmsg', 'sys_enter_recvmsg']
+export const DEFAULT_MAX_BYTES_PER_CALL = 1 << 20
+export const MIN_MAX_BYTES_PER_CALL = 256 << 10
+export const DEFAULT_RING_BYTES = 64 << 20
+
+/** An attach that failed because the file went away before it could be opened: not remembered. */
+class TransientAttachError extends BpfError {
+  constructor(message: string) {
+    super(message, { code: 'ENOENT' })
+  }
+}
+
+export class TlsSensor extends EventEmitter<TlsSensorEvents> {
+  readonly stats: TlsStats
+  readonly #collection: Collection
+  readonly #ring: RingBuffer<Uint8Array>
+  readonly #decoder: RecordDecoder
+  readonly #registry: AttachRegistry<TlsTarget>
+  readonly #cache = new InspectCache()
+  readonly #links: Link[] = []
+  readonly #processSensor: ProcessSensor
+  readonly #ownsProcessSensor: boolean
+  readonly #onProcessEvent: (ev: ProcessEvent) => void
+  readonly #pids: Set<number> | undefined
+  readonly #comm: string | undefined
+  readonly #rescanDelays: number[]
+  readonly #timers = new Map<number, NodeJS.Timeout[]>()
+  readonly #statsTimer: NodeJS.Timeout
+  readonly #skipped = new Map<string, SkippedFile>()
+  #execLink: Link | undefined
+  /** pids stopped by tls_exec and not resumed yet */
+  readonly #held = new Set<number>()
+  #closed = false
+
+  constructor(options: TlsSensorOptions = {}) {
+    super()
+    const maxBytes = options.maxBytesPerCall ?? DEFAULT_MAX_BYTES_PER_CALL
+    if (!Number.isInteger(maxBytes) || maxBytes < MIN_MAX_BYTES_PER_CALL || maxBytes > 0xffffffff) {
+      throw new InvalidArgumentError(`maxBytesPerCall must be an integer from ${MIN_MAX_BYTES_PER_CALL} to 2^32-1, got ${maxBytes}`)
+    }
+    const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES
+    if (!Number.isInteger(ringBytes) || ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) {
+      throw new InvalidArgumentError(`ringBytes must be a power of two of at least 4096, got ${ringBytes}`)
+    }
+    if (options.comm !== undefined && (options.comm.length === 0 || Buffer.byteLength(options.comm) > 15)) {
+      throw new InvalidArgumentError(`comm must be 1 to 15 bytes, got ${JSON.stringify(options.comm)}`)
+    }
+    this.#pids = options.pids ? new Set(options.pids) : undefined
+    for (const p of this.#pids ?? []) {
+      if (!Number.isInteger(p) || p <= 0) throw new InvalidArgumentError(`invalid pid ${p}`)
+    }
+    this.#comm = options.comm
+    this.#rescanDelays = options.rescanAfterExecMs ?? [30, 200, 1000, 3000]
+    this.stats = {
+      records: 0,
+      bytes: 0,
+      gaps: 0,
+      gapBytes: 0,
+      lostRecords: 0,
+      malformed: 0,
+      closes: 0,
+      attachedFiles: 0,
+      kernel: Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as unknown as TlsKernelCounters,
+    }
+
+    const spec = CollectionSpec.fromFile(bundledObject('tls.bpf.o'))
+    spec.variables.must('max_bytes_per_call').set(maxBytes)
+    spec.variables.must('only_listed_pids').set(this.#pids ? 1 : 0)
+    spec.variables.must('agent_tgid').set(process.pid)
+    if (this.#comm !== undefined) {
+      spec.variables.must('comm_filter_on').set(1)
+      const comm = Buffer.alloc(16)
+      comm.write(this.#comm)
+      spec.variables.must('comm_filter').set(comm)
+    }
+    spec.maps.must('tls_events').maxEntries = ringBytes
+    this.#collection = new Collection(spec)
+    try {
+      const pidMap = this.#collection.map<number, number>('tls_pids')
+      for (const p of this.#pids ?? []) if (p !== process.pid) pidMap.update(p, 1)
+      for (const p of [process.pid, ...(options.excludePids ?? [])]) pidMap.update(p, 2)
+
+      const codec = codecForType<RawTlsEvent>(spec.btf!, 'tls_event') as Codec<RawTlsEvent>
+      this.#decoder = new RecordDecoder(codec)
+      this.#ring = this.#collection.ringBuffer<Uint8Array>('tls_events')
+      this.#ring.on('lost', (l) => {
+        this.stats.lostRecords = l.total
+        this.emit('lost', l)
+      })
+      this.#ring.on('error', (e) => this.emit('error', e))
+      this.#ring.onBatch((b) => this.#onBatch(b))
+
+      if (options.correlateFds !== false) {
+        const prog = this.#collection.program('tls_sys_enter')
+        for (const tp of SYSCALLS) this.#links.push(prog.attachTracepoint('syscalls', tp))
+      }
+
+      this.#registry = new AttachRegistry<TlsTarget>({
+        attach: (t) => this.#attachTarget(t),
+        remember: (err) => !(err instanceof TransientAttachError),
+        lingerMs: options.detachDelayMs ?? 30_000,
+        onDetach: (e) => {
+          this.stats.attachedFiles = this.#registry.size
+          this.#forgetExecutable(e.key)
+          this.emit('detach', { key: e.key, library: e.target.library, path: e.target.displayPath })
+        },
+      })
+
+      // Follow processes before scanning, so nothing starting in between is missed.
+      this.#ownsProcessSensor = !options.processSensor
+      this.#processSensor = options.processSensor ?? new ProcessSensor({ ancestors: false })
+      this.#onProcessEvent = (ev) => this.#onProcess(ev)
+      this.#processSensor.on('event', this.#onProcessEvent)
+
+      if (options.preattach !== false) {
+        for (const t of preattachTargets(undefined, this.#cache, options.preattachLibraries)) this.#acquire(t, 'preattach')
+      }
+      preloadDecoder() // Go return sites are decoded on the exec path: be ready
+      for (const pid of this.#pids ?? allPids()) this.scanPid(pid)
+      if (options.holdNewExecutables) this.#execLink = this.#collection.program('tls_exec').attachTracepoint('sched', 'sched_process_exec')
+    } catch (err) {
+      this.#teardown()
+      throw err
+    }
+    this.#statsTimer = setInterval(() => this.refreshStats(), 1000)
+    this.#statsTimer.unref()
+  }
+
+  /**
+   * Scans process `pid` now and attaches the TLS files it maps. Returns the
+   * targets found (attached or already attached). Silent if the process is
+   * gone or filtered out.
+   */
+  scanPid(pid: number): TlsTarget[] {
+    if (this.#closed || pid === process.pid) return []
+    if (this.#pids && !this.#pids.has(pid)) return []
+    if (this.#comm !== undefined && processComm(pid) !== this.#comm) return []
+    let found
+    try {
+      found = discoverProcess(pid, this.#cache)
+    } catch {
+      return [] // exited, or not readable
+    }
+    for (const s of found.skipped) if (s.key && !this.#skipped.has(s.key)) this.#skipped.set(s.key, s)
+    for (const t of found.targets) this.#acquire(t, pid)
+    return found.targets
+  }
+
+  /** Files with probes attached: library, path, and how many processes hold them. */
+  attached(): { key: string; library: TlsLibrary; path: string; holders: (number | string)[]; probes: number }[] {
+    return [...this.#registry.entries()].map((e) => ({
+      key: e.key,
+      library: e.target.library,
+      path: e.target.displayPath,
+      holders: [...e.holders],
+      probes: e.links.length,
+    }))
+  }
+
+  /** Files that were inspected and not attached, with why (diagnostics). */
+  skipped(): SkippedFile[] {
+    return [...this.#skipped.values()]
+  }
+
+  /** Delivers what is in the ring now (synchronously) and refreshes stats. */
+  flush(): void {
+    if (this.#closed) return
+    this.#ring.consume()
+    this.refreshStats()
+  }
+
+  /** Reads the BPF counters into stats.kernel. */
+  refreshStats(): TlsKernelCounters {
+    if (this.#closed) return this.stats.kernel
+    try {
+      const m = this.#collection.map<number, bigint | bigint[]>('tls_counters')
+      COUNTER_NAMES.forEach((name, i) => {
+        const v = m.lookup(i)
+        let total = 0n
+        for (const x of Array.isArray(v) ? v : [v ?? 0n]) total += BigInt(x as bigint)
+        this.stats.kernel[name] = Number(total)
+      })
+      this.#ring.refreshLost()
+      this.stats.lostRecords = this.#ring.stats.lost
+    } catch (err) {
+      this.emit('error', err as Error)
+    }
+    return this.stats.kernel
+  }
+
+  /** Keeps the event loop alive while the sensor runs (it does not by default). */
+  ref(): this {
+    this.#ring.ref()
+    return this
+  }
+
+  /** Delivers pending records, then detaches everything. */
+  close(): void {
+    if (this.#closed) return
+    try {
+      this.flush()
+    } catch {
+      // closing anyway
+    }
+    this.#closed = true
+    clearInterval(this.#statsTimer)
+    this.#teardown()
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  #teardown(): void {
+    // no new holds; resume the held processes whose records are still queued
+    this.#execLink?.close()
+    if (this.#execLink && !this.#ring.closed) {
+      try {
+        this.#ring.consume()
+      } catch {
+        // resumed below anyway
+      }
+    }
+    for (const pid of this.#held) resume(pid)
+    this.#held.clear()
+    this.#closed = true
+    for (const timers of this.#timers.values()) for (const t of timers) clearTimeout(t)
+    this.#timers.clear()
+    const onEvent = this.#onProcessEvent as ((ev: ProcessEvent) => void) | undefined // unset if the constructor failed early
+    if (onEvent) this.#processSensor?.off('event', onEvent)
+    if (this.#ownsProcessSensor) this.#processSensor?.close()
+    this.#registry?.close()
+    for (const l of this.#links) l.close()
+    this.#links.length = 0
+    this.#ring?.close()
+    this.#collection.close()
+  }
+
+  #acquire(t: TlsTarget, holder: number | string): void {
+    const r = this.#registry.acquire(t, holder)
+    if (r === 'attached') {
+      this.stats.attachedFiles = this.#registry.size
+      const probes = this.#registry.get(t.key)?.links.length ?? 0
+      this.emit('attach', { key: t.key, library: t.library, path: t.displayPath, holder, probes, version: t.version })
+    } else if (r === 'failed') {
+      const error = this.#registry.failed.get(t.key)
+      if (error && !this.#reportedFailures.has(t.key)) {
+        this.#reportedFailures.add(t.key)
+        this.emit('attach-error', { key: t.key, path: t.displayPath, error })
+      }
+    }
+  }
+
+  readonly #reportedFailures = new Set<string>()
+
+  /**
+   * Attaches every probe of `t`. The file is opened first and attached
+   * through /proc/self/fd/N, so the path (a map_files link of a process that
+   * may exit at any moment) only has to exist for the open; the kernel then
+   * holds the inode.
+   */
+  #attachTarget(t: TlsTarget): Link[] {
+    let fd: number
+    try {
+      fd = openSync(t.path, 'r')
+    } catch (e) {
+      throw new TransientAttachError(`${t.displayPath}: ${(e as Error).message}`)
+    }
+    const links: Link[] = []
+    try {
+      const path = `/proc/self/fd/${fd}`
+      if (fileKey(path)?.key !== t.key) throw new TransientAttachError(`${t.displayPath} changed since it was inspected`)
+      const lib = LIBRARY_CODES[t.library]
+      const cookie = (fn: number) => BigInt(lib | (fn << 8))
+      if (t.library === 'go') {
+        const enter = this.#collection.program('go_enter')
+        const ret = this.#collection.program('go_return')
+        const free = this.#collection.program('go_free')
+        for (const p of t.probes) {
+          if (p.fn === 'free') {
+            links.push(free.attachUprobe({ binary: path, offset: p.address, cookie: cookie(0) }))
+            continue
+          }
+          const c = cookie(FN_CODES[p.fn])
+          links.push(enter.attachUprobe({ binary: path, offset: p.address, cookie: c }))
+          for (const r of p.returns ?? []) links.push(ret.attachUprobe({ binary: path, offset: r, cookie: c }))
+        }
+      } else {
+        const enter = this.#collection.program('tls_enter')
+        const ret = this.#collection.program('tls_return')
+        const free = this.#collection.program('tls_free')
+        for (const p of t.probes) {
+          if (p.fn === 'free') {
+            links.push(free.attachUprobe({ binary: path, offset: p.address, cookie: cookie(0) }))
+            continue
+          }
+          const c = cookie(FN_CODES[p.fn])
+          links.push(enter.attachUprobe({ binary: path, offset: p.address, cookie: c }))
+          links.push(ret.attachUprobe({ binary: path, offset: p.address, cookie: c, retprobe: true }))
+        }
+      }
+      return links
+    } catch (err) {
+      for (const l of links) l.close()
+      throw err
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  #onProcess(ev: ProcessEvent): void {
+    if (this.#closed) return
+    const pid = ev.process.pid
+    try {
+      if (ev.type === 'process.exec') {
+        if (this.#pids && !this.#pids.has(pid)) return
+        if (this.#comm !== undefined && ev.process.command !== this.#comm) return
+        this.#clearTimers(pid)
+        const before = new Set(this.attachedKeysOf(pid))
+        const now = new Set(this.scanPid(pid).map((t) => t.key))
+        // the old image's files are no longer mapped by this pid
+        for (const key of before) if (!now.has(key)) this.#registry.releaseKey(pid, key)
+        const timers = this.#rescanDelays.map((ms) =>
+          setTimeout(() => {
+            if (!this.#closed) this.scanPid(pid)
+          }, ms).unref(),
+        )
+        this.#timers.set(pid, timers)
+      } else if (ev.type === 'process.fork') {
+        if (!this.#pids) this.#registry.inherit(pid, ev.child.pid)
+      } else if (ev.type === 'process.exit') {
+        this.#clearTimers(pid)
+        this.#registry.release(pid)
+        this.#decoder.forgetPid(pid)
+      }
+    } catch (err) {
+      this.emit('error', err as Error)
+    }
+  }
+
+  /** Keys of the files `pid` holds. */
+  attachedKeysOf(pid: number): string[] {
+    return [...this.#registry.entries()].filter((e) => e.holders.has(pid)).map((e) => e.key)
+  }
+
+  /** A process stopped at exec: attach what it carries, remember its executable, resume it. */
+  #onHold(pid: number, dev: bigint, ino: bigint): void {
+    this.#held.add(pid)
+    try {
+      if (!this.#closed) this.scanPid(pid)
+      this.#collection.map('tls_exe_known').update({ dev, ino }, 1)
+    } catch (err) {
+      this.emit('error', err as Error)
+    } finally {
+      resume(pid)
+      this.#held.delete(pid)
+    }
+  }
+
+  /** A file's probes were detached: its next exec must be held (and inspected) again. */
+  #forgetExecutable(key: string): void {
+    if (!this.#execLink || this.#closed) return
+    const [dev, ino] = key.split(':')
+    try {
+      this.#collection.map('tls_exe_known').delete({ dev: kernelDev(BigInt(dev!)), ino: BigInt(ino!) })
+    } catch {
+      // not there
+    }
+  }
+
+  #clearTimers(pid: number): void {
+    for (const t of this.#timers.get(pid) ?? []) clearTimeout(t)
+    this.#timers.delete(pid)
+  }
+
+  #onBatch(batch: RecordBatch): void {
+    const codec = this.#decoder.codec
+    const hdr = codec.size
+    const wantRecords = this.listenerCount('record') > 0
+    for (let i = 0; i < batch.count; i++) {
+      const off = batch.offset(i)
+      const len = batch.length(i)
+      if (len < hdr) {
+        this.stats.malformed++
+        continue
+      }
+      const raw = codec.decode(batch.view, off)
+      if (raw.flags & TLS_F_HOLD) {
+        this.#onHold(raw.pid, raw.call_len, raw.conn)
+        continue
+      }
+      if (raw.flags & TLS_F_CLOSE) {
+        const ev = this.#decoder.close(raw)
+        this.stats.closes++
+        if (ev.lostBytes > 0) this.stats.gapBytes += ev.lostBytes
+        this.emit('close', ev)
+        continue
+      }
+      if (raw.len > len - hdr) {
+        this.stats.malformed++
+        continue
+      }
+      this.stats.records++
+      this.stats.bytes += raw.len
+      const data = batch.bytes.slice(off + hdr, off + hdr + raw.len)
+      const rec = this.#decoder.record(raw, data)
+      if (rec.gap) {
+        this.stats.gaps++
+        this.stats.gapBytes += rec.gap
+        this.emit('gap', { pid: rec.pid, conn: rec.conn, direction: rec.direction, bytes: rec.gap, seq: rec.seq, offset: rec.offset })
+      }
+      if (wantRecords) this.emit('record', rec)
+    }
+  }
+}
+
+function resume(pid: number): void {
+  try {
+    process.kill(pid, 'SIGCONT')
+  } catch {
+    // exited meanwhile
+  }
+}
+
+function allPids(): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (/^[1-9][0-9]*$/.test(name)) out.push(Number(name))
+  }
+  return out
+}
