@@ -45,7 +45,7 @@ interface RecordLine {
   comm: string
   conn: string
   fd?: number
-  tuple?: { saddr: string; sport: number; daddr: string; dport: number }
+  tuple?: { family?: 'ipv4' | 'ipv6'; saddr: string; sport: number; daddr: string; dport: number }
   dir: 'egress' | 'ingress'
   seq: number
   data: string
@@ -64,7 +64,15 @@ export function encodeRecord(r: CaptureRecord): string {
     conn: r.conn,
     ...(r.fd !== undefined ? { fd: r.fd } : {}),
     ...(r.tuple !== undefined
-      ? { tuple: { saddr: r.tuple.saddr, sport: r.tuple.sport, daddr: r.tuple.daddr, dport: r.tuple.dport } }
+      ? {
+          tuple: {
+            ...(r.tuple.family !== undefined ? { family: r.tuple.family } : {}),
+            saddr: r.tuple.saddr,
+            sport: r.tuple.sport,
+            daddr: r.tuple.daddr,
+            dport: r.tuple.dport,
+          },
+        }
       : {}),
     dir: r.direction,
     seq: r.seq,

@@ -16,6 +16,7 @@ export function otherDirection(dir: Direction): Direction {
 
 /** Socket addresses, when the sensor could resolve the fd to a TCP socket. */
 export interface SocketTuple {
+  family?: 'ipv4' | 'ipv6'
   saddr: string
   sport: number
   daddr: string
@@ -111,5 +112,6 @@ export function validateRecord(r: unknown): asserts r is CaptureRecord {
     if (typeof tt.saddr !== 'string' || typeof tt.daddr !== 'string' || !isInt(tt.sport) || !isInt(tt.dport)) {
       fail('tuple must be {saddr, sport, daddr, dport}')
     }
+    if (tt.family !== undefined && tt.family !== 'ipv4' && tt.family !== 'ipv6') fail("tuple.family must be 'ipv4' or 'ipv6'")
   }
 }

@@ -146,7 +146,8 @@ export class StreamAssembler {
         return out
       }
     }
-    this.pending.set(rec.seq, rec)
+    // copy: the caller may reuse the record's buffer once push() returns
+    this.pending.set(rec.seq, { ...rec, data: new Uint8Array(rec.data) })
     this.pendingBytes += rec.data.length
     return out
   }

@@ -77,6 +77,11 @@ export class StreamingBodyParser {
     return createParser({
       maxBufferSize: this.max,
       onEvent: (m) => {
+        // the parser's own limit only covers buffered fragments, not an event completed in one piece
+        if (m.data.length > this.max) {
+          this.dropped++
+          return
+        }
         const ev: StreamingEvent = { data: m.data }
         if (m.event !== undefined) ev.event = m.event
         if (m.id !== undefined) ev.id = m.id
