@@ -134,6 +134,7 @@ if (args.includes('--live')) {
   }
   res.raw_ratio = round(res.sdk_raw_ns / res.c_ns)
   res.decoded_ratio = round(res.sdk_decoded_ns / res.c_ns)
+  console.log(`runs: raw ${raw.map((x) => round(x)).join(" ")} decoded ${decoded.map((x) => round(x)).join(" ")} c ${c.join(" ")}`)
   console.log(`drain ${N} x 64 B records, median of ${RUNS}: raw ${res.sdk_raw_ns} ns/event, decoded ${res.sdk_decoded_ns} ns/event, libbpf C ${res.c_ns} ns/event`)
   console.log(JSON.stringify(res))
 }
