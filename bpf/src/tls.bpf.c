@@ -1,0 +1,704 @@
+// SPDX-License-Identifier: GPL-2.0
+/* TLS plaintext capture: uprobes on the TLS libraries' read/write functions.
+ *
+ * Hooks (user space decides where; the attach cookie says what was hooked):
+ *  - OpenSSL 1.1/3.x, BoringSSL, and executables that export them (node):
+ *    SSL_write, SSL_read, SSL_write_ex, SSL_read_ex, SSL_write_ex2;
+ *  - GnuTLS: gnutls_record_send, gnutls_record_recv;
+ *    both through tls_enter (uprobe) + tls_return (uretprobe): 2 probe hits
+ *    per call, the minimum that yields both the buffer and the byte count;
+ *  - Go crypto/tls (*Conn).Write / (*Conn).Read: go_enter on the function
+ *    entry and go_return on every RET instruction (never a uretprobe: Go moves
+ *    goroutine stacks, and a uretprobe's rewritten return address would crash
+ *    the program). Still 2 hits per call (only one RET executes).
+ *
+ * Data is emitted at return, and only the bytes the call actually moved: the
+ * return value, or *written / *readbytes for the _ex variants. Up to
+ * max_bytes_per_call bytes of each call are copied into ring records of at
+ * most TLS_CHUNK data bytes (bpf_loop, one record per chunk); each record is
+ * reserved in the smallest power-of-two size class that holds its data, so a
+ * 100-byte write costs a 256-byte record, not 16 KiB. Every byte not
+ * delivered (beyond the cap, ring full, unreadable user memory) is counted in
+ * tls_counters and reported on the next record of the same connection and
+ * direction as `gap`; stream_off positions every record in its stream so
+ * downstream can place gaps exactly.
+ *
+ * Socket fd: while an OpenSSL/GnuTLS call is in flight its per-thread state
+ * is in tls_calls, and the syscall tracepoints (sys_enter_{read,write,
+ * recvfrom,sendto,recvmsg,sendmsg}) look the thread up there and record the
+ * fd they see, if it is a socket. Threads with no call in flight cost one hash
+ * lookup; the exits are not needed (the fd is an argument). Memory-BIO users
+ * (Node's TLSWrap) do their socket I/O outside the SSL call, so they get fd
+ * -1. Go: the fd is read from the runtime objects (tls.Conn.conn ->
+ * *net.TCPConn -> *netFD -> poll.FD.Sysfd, layouts unchanged since Go 1.x).
+ * From the fd, the 4-tuple is read out of the process's file table (CO-RE),
+ * once per connection. A call with syscalls on two different sockets keeps
+ * the connection's last known fd and is flagged TLS_F_FD_CONFLICT.
+ *
+ * Connection teardown (SSL_free, gnutls_deinit, (*Conn).Close; entry uprobe,
+ * one hit per connection) drops the stream state, so an object reallocated at
+ * the same address starts a new stream, and emits a TLS_F_CLOSE record.
+ *
+ * tls_exec (optional, sched_process_exec): SIGSTOPs a process whose
+ * executable is not in tls_exe_known, after reserving a TLS_F_HOLD record that
+ * tells user space to inspect/attach it and SIGCONT it; descendants of
+ * agent_tgid are exempt.
+ *
+ * Wake-ups: records are submitted with BPF_RB_NO_WAKEUP unless unread data
+ * just crossed wakeup_bytes: a wake-up per record costs ~11 us in a VM
+ * (measured: tls_return 12.2 us -> 1.1 us per call); user space also drains
+ * the ring on a timer.
+ *
+ * Needs: kernel 5.17+ (bpf_loop), 5.15+ (attach cookies), BTF; no kprobes.
+ */
+#include "bpfkit.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TLS_CHUNK 16384
+#define COMM_LEN 16
+/* a call is taken as nested inside a still-running one on the same thread only this soon after it */
+#define NEST_WINDOW_NS 1000000000ULL
+
+enum tls_lib { TLS_LIB_OPENSSL = 1, TLS_LIB_GNUTLS = 2, TLS_LIB_GO = 3, TLS_LIB_BORINGSSL = 4 };
+
+/* what a probe is attached to (cookie bits 8..15) */
+enum tls_fn {
+  TLS_FN_WRITE = 1,    /* SSL_write, gnutls_record_send, Go Write: rc = bytes */
+  TLS_FN_READ = 2,     /* SSL_read, gnutls_record_recv, Go Read: rc = bytes */
+  TLS_FN_WRITE_EX = 3, /* SSL_write_ex(ssl, buf, num, size_t *written): rc 1 = ok */
+  TLS_FN_READ_EX = 4,  /* SSL_read_ex(ssl, buf, num, size_t *readbytes) */
+  TLS_FN_WRITE_EX2 = 5 /* SSL_write_ex2(ssl, buf, num, flags, size_t *written) */
+};
+
+enum tls_dir { TLS_EGRESS = 0, TLS_INGRESS = 1 };
+
+enum tls_flag {
+  TLS_F_FIRST = 1,       /* first chunk of the call */
+  TLS_F_LAST = 2,        /* last captured chunk of the call */
+  TLS_F_TRUNCATED = 4,   /* the call moved more than max_bytes_per_call */
+  TLS_F_FD_CONFLICT = 8, /* syscalls on different fds inside the call */
+  TLS_F_FD_FROM_CALL = 16, /* fd seen inside this very call (else: the connection's last known fd) */
+  TLS_F_CLOSE = 32,      /* no data: the connection object was freed (SSL_free, gnutls_deinit, Conn.Close) */
+  TLS_F_HOLD = 64        /* no data: process `pid` was stopped at exec (tls_exec); user space resumes it */
+};
+
+/* per-reason drop and activity counters (tls_counters index) */
+enum tls_counter {
+  TLS_C_CALLS = 0,           /* calls that moved data and were emitted (some records may still fail) */
+  TLS_C_RECORDS = 1,         /* records submitted */
+  TLS_C_RING_FULL_RECORDS = 2,
+  TLS_C_RING_FULL_BYTES = 3,
+  TLS_C_CAP_BYTES = 4,       /* bytes beyond max_bytes_per_call */
+  TLS_C_FAULT_RECORDS = 5,   /* user memory could not be read (not resident) */
+  TLS_C_FAULT_BYTES = 6,
+  TLS_C_NO_ENTRY = 7,        /* return without the matching entry (state evicted, attached mid-call) */
+  TLS_C_NO_ENTRY_BYTES = 8,
+  TLS_C_STATE_FULL = 9,      /* call state could not be stored */
+  TLS_C_FD_CONFLICT = 10,
+  TLS_C_CONN_FULL = 11,      /* connection state could not be stored: records carry seq 0 */
+  TLS_C_HOLDS = 12,          /* processes stopped at exec for inspection */
+  TLS_C_HOLD_FAILED = 13,    /* an exec that should have been held was not (ring full, signal failed) */
+  TLS_C_MAX = 14
+};
+
+/* Configuration: .rodata, set by user space before load (the verifier sees constants). */
+const volatile __u32 max_bytes_per_call = 1 << 20;
+/* 1: only tgids present in tls_pids with value 1 are captured */
+const volatile __u8 only_listed_pids = 0;
+/* 1: only processes whose main thread's comm equals comm_filter */
+const volatile __u8 comm_filter_on = 0;
+const volatile char comm_filter[COMM_LEN] = {};
+/* the agent: its descendants are never held at exec (it may wait for them synchronously) */
+const volatile __u32 agent_tgid = 0;
+/* Wake the consumer only when unread data crosses this many bytes (0: on every record, the
+ * ring's default). A wake-up costs ~11 us of BPF time per record in a VM (irq_work IPI); user
+ * space drains the rest on a timer. */
+const volatile __u64 wakeup_bytes = 1 << 20;
+
+/* One ring record: this header, then `len` data bytes (the record may be longer: size classes). */
+struct tls_event {
+  __u64 ktime;       /* bpf_ktime_get_ns() at the call's return */
+  __u64 conn;        /* SSL* / gnutls_session_t / *tls.Conn */
+  __u64 seq;         /* per (pid, conn, direction) record number, from 0 */
+  __u64 stream_off;  /* position of data[0] in the (pid, conn, direction) byte stream, gaps included */
+  __u64 gap;         /* bytes of this stream lost just before this record */
+  __u64 call_len;    /* bytes the call moved */
+  __u32 call_off;    /* offset of this chunk in the call */
+  __u32 len;         /* data bytes in this record */
+  __u32 pid;
+  __u32 tid;
+  __s32 fd;          /* socket fd, -1 when unknown */
+  __u16 sport;       /* host order */
+  __u16 dport;       /* host order */
+  __u8 family;       /* AF_INET (2) / AF_INET6 (10), 0 = no tuple */
+  __u8 dir;          /* enum tls_dir */
+  __u8 lib;          /* enum tls_lib */
+  __u8 flags;        /* enum tls_flag */
+  __u32 _pad;
+  char comm[COMM_LEN];
+  __u8 saddr[16];    /* IPv4 in the first 4 bytes */
+  __u8 daddr[16];
+};
+
+/* State of one TLS call in flight (from entry to return). */
+struct tls_call {
+  __u64 conn;
+  __u64 buf;
+  __u64 out_len;     /* _ex: user pointer to the size_t out-parameter */
+  __u64 sp;          /* stack pointer at entry: tells nested calls apart */
+  __u64 ktime;
+  __s32 fd;          /* -1 until a socket syscall is seen inside the call */
+  __u8 fn;
+  __u8 lib;
+  __u8 fd_conflict;
+  __u8 _pad;
+};
+
+struct go_call_key {
+  __u32 tgid;
+  __u32 fn;
+  __u64 g;           /* the goroutine (runtime.g pointer, R14 on amd64) */
+};
+
+struct conn_key {
+  __u64 conn;
+  __u32 tgid;
+  __u32 _pad;
+};
+
+/* Per connection: stream positions per direction, last known fd and tuple. */
+struct conn_state {
+  __u64 seq[2];
+  __u64 off[2];
+  __u64 gap[2];
+  __s32 fd;          /* fd the tuple below belongs to; -1 = none yet */
+  __u16 sport;
+  __u16 dport;
+  __u8 family;
+  __u8 _pad[7];
+  __u8 saddr[16];
+  __u8 daddr[16];
+};
+
+BPFKIT_RINGBUF(tls_events, 64 << 20);
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64); /* pid_tgid */
+  __type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct go_call_key);
+  __type(value, struct tls_call);
+} tls_go_calls SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct conn_key);
+  __type(value, struct conn_state);
+} tls_conns SEC(".maps");
+
+/* tgid -> 1 (capture, with only_listed_pids) or 2 (never capture: the agent itself) */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, __u8);
+} tls_pids SEC(".maps");
+
+/* Executables user space has inspected (kernel dev_t, inode): their execs are not held. */
+struct exe_key {
+  __u64 dev;
+  __u64 ino;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct exe_key);
+  __type(value, __u8);
+} tls_exe_known SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TLS_C_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} tls_counters SEC(".maps");
+
+BPFKIT_EXPORT_TYPE(tls_event);
+BPFKIT_EXPORT_TYPE(conn_state);
+
+/* hide a value from the optimizer (keeps register loads where they are) */
+#define opaque(v) asm volatile("" : "+r"(v))
+
+static __always_inline void count(__u32 which, __u64 n)
+{
+  __u64 *v = bpf_map_lookup_elem(&tls_counters, &which);
+  if (v) *v += n;
+}
+
+static __always_inline bool pid_allowed(__u32 tgid)
+{
+  __u8 *v = bpf_map_lookup_elem(&tls_pids, &tgid);
+  if (only_listed_pids) {
+    if (!v || *v != 1) return false;
+  } else if (v && *v == 2) {
+    return false;
+  }
+  if (comm_filter_on) {
+    char comm[COMM_LEN] = {};
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
+    for (int i = 0; i < COMM_LEN; i++) {
+      if (comm[i] != comm_filter[i]) return false;
+      if (comm[i] == 0) break;
+    }
+  }
+  return true;
+}
+
+/* ---------------------------------------------------------------- emission */
+
+/* Submit flags: wake the consumer when unread data just crossed wakeup_bytes. */
+static __always_inline __u64 wake_flags(__u64 size)
+{
+  if (!wakeup_bytes) return 0;
+  __u64 avail = bpf_ringbuf_query(&tls_events, BPF_RB_AVAIL_DATA); /* includes this record */
+  return avail >= wakeup_bytes && avail < wakeup_bytes + size + 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+struct emit_ctx {
+  struct tls_event hdr; /* template: per-chunk fields are filled in by emit_chunk */
+  __u64 buf;
+  __u64 pending_gap;    /* bytes lost since the last delivered record */
+  __u64 base_off;       /* stream offset of the call's first byte */
+  __u32 total;          /* bytes to emit (<= max_bytes_per_call) */
+  __u32 nchunks;
+};
+
+#define EMIT_CLASS(SZ)                                                           \
+  do {                                                                           \
+    struct {                                                                     \
+      struct tls_event h;                                                        \
+      __u8 d[SZ];                                                                \
+    } *e = bpfkit_reserve(tls_events, sizeof(*e));                               \
+    if (!e) {                                                                    \
+      count(TLS_C_RING_FULL_RECORDS, 1);                                         \
+      count(TLS_C_RING_FULL_BYTES, len);                                         \
+      c->pending_gap += len;                                                     \
+      return 0;                                                                  \
+    }                                                                            \
+    __u64 n = len;                                                               \
+    opaque(n); /* re-clamp here, where the verifier needs the bound */          \
+    if (n > SZ) n = SZ;                                                          \
+    if (bpf_probe_read_user(e->d, n, (void *)(c->buf + off)) != 0) {             \
+      bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);                                  \
+      count(TLS_C_FAULT_RECORDS, 1);                                             \
+      count(TLS_C_FAULT_BYTES, len);                                             \
+      c->pending_gap += len;                                                     \
+      return 0;                                                                  \
+    }                                                                            \
+    __builtin_memcpy(&e->h, &c->hdr, sizeof(struct tls_event));                  \
+    e->h.stream_off = c->base_off + off;                                         \
+    e->h.gap = c->pending_gap;                                                   \
+    e->h.call_off = off;                                                         \
+    e->h.len = n;                                                                \
+    e->h.flags = flags;                                                          \
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));                               \
+    c->hdr.seq++;                                                                \
+    c->pending_gap = 0;                                                          \
+    count(TLS_C_RECORDS, 1);                                                     \
+    return 0;                                                                    \
+  } while (0)
+
+static long emit_chunk(__u32 i, void *arg)
+{
+  struct emit_ctx *c = arg;
+  if (i >= c->nchunks) return 1;
+  __u32 off = i * TLS_CHUNK;
+  if (off >= c->total) return 1;
+  __u32 len = c->total - off;
+  if (len > TLS_CHUNK) len = TLS_CHUNK;
+  bool last = off + len >= c->total;
+  __u8 flags = c->hdr.flags;
+  if (off == 0) flags |= TLS_F_FIRST;
+  if (last) flags |= TLS_F_LAST;
+  else flags &= ~TLS_F_TRUNCATED;
+  if (len <= 64) EMIT_CLASS(64);
+  if (len <= 256) EMIT_CLASS(256);
+  if (len <= 1024) EMIT_CLASS(1024);
+  if (len <= 2048) EMIT_CLASS(2048);
+  if (len <= 4096) EMIT_CLASS(4096);
+  if (len <= 8192) EMIT_CLASS(8192);
+  EMIT_CLASS(TLS_CHUNK);
+}
+
+#define S_IFMT_ 00170000
+#define S_IFSOCK_ 0140000
+
+/* The struct sock behind `fd` of the current process, or NULL if `fd` is not a socket. */
+static __always_inline struct sock *fd_socket(__s32 fd)
+{
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt) return NULL;
+  unsigned int max = BPF_CORE_READ(fdt, max_fds);
+  if ((unsigned int)fd >= max) return NULL;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *f = NULL;
+  if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0 || !f) return NULL;
+  umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+  if ((mode & S_IFMT_) != S_IFSOCK_) return NULL;
+  struct socket *sock = BPF_CORE_READ(f, private_data);
+  if (!sock) return NULL;
+  return BPF_CORE_READ(sock, sk);
+}
+
+/* Reads the socket's addresses for `fd` of the current process into `cs`. */
+static __always_inline void resolve_tuple(struct conn_state *cs, __s32 fd)
+{
+  cs->fd = fd;
+  cs->family = 0;
+  struct sock *sk = fd_socket(fd);
+  if (!sk) return;
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  cs->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+  cs->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (family == 2 /* AF_INET */) {
+    __builtin_memset(cs->saddr, 0, 16);
+    __builtin_memset(cs->daddr, 0, 16);
+    BPF_CORE_READ_INTO((__u32 *)cs->saddr, sk, __sk_common.skc_rcv_saddr);
+    BPF_CORE_READ_INTO((__u32 *)cs->daddr, sk, __sk_common.skc_daddr);
+    cs->family = 2;
+  } else if (family == 10 /* AF_INET6 */) {
+    BPF_CORE_READ_INTO((struct in6_addr *)cs->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO((struct in6_addr *)cs->daddr, sk, __sk_common.skc_v6_daddr);
+    cs->family = 10;
+  }
+}
+
+/* Emits the bytes one call moved, as chunk records; accounts for what it cannot emit. */
+static __always_inline void emit_call(__u64 id, struct tls_call *call, __u8 dir, __u64 moved)
+{
+  __u32 tgid = id >> 32;
+  struct conn_key ck = { .conn = call->conn, .tgid = tgid };
+  struct conn_state *cs = bpf_map_lookup_elem(&tls_conns, &ck);
+  if (!cs) {
+    struct conn_state fresh = { .fd = -1 };
+    bpf_map_update_elem(&tls_conns, &ck, &fresh, BPF_NOEXIST);
+    cs = bpf_map_lookup_elem(&tls_conns, &ck);
+    if (!cs) count(TLS_C_CONN_FULL, 1);
+  }
+  struct emit_ctx c = {};
+  __u8 d = dir & 1;
+  c.hdr.ktime = bpf_ktime_get_ns();
+  c.hdr.conn = call->conn;
+  c.hdr.call_len = moved;
+  c.hdr.pid = tgid;
+  c.hdr.tid = (__u32)id;
+  c.hdr.dir = d;
+  c.hdr.lib = call->lib;
+  c.hdr.fd = -1;
+  bpf_get_current_comm(c.hdr.comm, sizeof(c.hdr.comm));
+  __u8 flags = 0;
+  if (call->fd_conflict) {
+    flags |= TLS_F_FD_CONFLICT;
+    count(TLS_C_FD_CONFLICT, 1);
+  }
+  if (cs) {
+    if (call->fd >= 0 && !call->fd_conflict) {
+      if (call->fd != cs->fd) resolve_tuple(cs, call->fd);
+      flags |= TLS_F_FD_FROM_CALL;
+    }
+    c.hdr.fd = cs->fd;
+    c.hdr.sport = cs->sport;
+    c.hdr.dport = cs->dport;
+    c.hdr.family = cs->family;
+    __builtin_memcpy(c.hdr.saddr, cs->saddr, 16);
+    __builtin_memcpy(c.hdr.daddr, cs->daddr, 16);
+    c.hdr.seq = cs->seq[d];
+    c.base_off = cs->off[d];
+    c.pending_gap = cs->gap[d];
+  } else if (call->fd >= 0 && !call->fd_conflict) {
+    c.hdr.fd = call->fd;
+    flags |= TLS_F_FD_FROM_CALL;
+  }
+  __u64 cap = max_bytes_per_call;
+  __u64 total = moved < cap ? moved : cap;
+  if (moved > total) {
+    flags |= TLS_F_TRUNCATED;
+    count(TLS_C_CAP_BYTES, moved - total);
+  }
+  c.hdr.flags = flags;
+  c.buf = call->buf;
+  c.total = total;
+  c.nchunks = (total + TLS_CHUNK - 1) / TLS_CHUNK;
+  count(TLS_C_CALLS, 1);
+  if (c.nchunks) bpf_loop(c.nchunks, emit_chunk, &c, 0);
+  if (cs) {
+    cs->seq[d] = c.hdr.seq;
+    cs->off[d] = c.base_off + moved;
+    cs->gap[d] = c.pending_gap + (moved - total);
+  }
+}
+
+static __always_inline __u8 fn_dir(__u8 fn)
+{
+  return (fn == TLS_FN_READ || fn == TLS_FN_READ_EX) ? TLS_INGRESS : TLS_EGRESS;
+}
+
+/* -------------------------------------------------- OpenSSL / BoringSSL / GnuTLS */
+
+SEC("uprobe")
+int tls_enter(struct pt_regs *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!pid_allowed(id >> 32)) return 0;
+  __u64 cookie = bpf_get_attach_cookie(ctx);
+  __u64 sp = PT_REGS_SP(ctx);
+  __u64 now = bpf_ktime_get_ns();
+  struct tls_call *outer = bpf_map_lookup_elem(&tls_calls, &id);
+  /* SSL_write_ex -> SSL_write (BoringSSL), SSL_write_ex -> SSL_write_ex2 (OpenSSL 3.3+):
+   * the outermost call owns the state; a deeper call this soon after it is nested. */
+  if (outer && sp < outer->sp && now - outer->ktime < NEST_WINDOW_NS) return 0;
+  struct tls_call call = {
+    .conn = PT_REGS_PARM1(ctx),
+    .buf = PT_REGS_PARM2(ctx),
+    .sp = sp,
+    .ktime = now,
+    .fd = -1,
+    .fn = (cookie >> 8) & 0xff,
+    .lib = cookie & 0xff,
+  };
+  /* load both registers unconditionally: a computed ctx offset would not verify */
+  __u64 p4 = PT_REGS_PARM4(ctx), p5 = PT_REGS_PARM5(ctx);
+  opaque(p4);
+  opaque(p5);
+  if (call.fn == TLS_FN_WRITE_EX || call.fn == TLS_FN_READ_EX) call.out_len = p4;
+  else if (call.fn == TLS_FN_WRITE_EX2) call.out_len = p5;
+  if (bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY) != 0) count(TLS_C_STATE_FULL, 1);
+  return 0;
+}
+
+SEC("uretprobe")
+int tls_return(struct pt_regs *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &id);
+  long rc = PT_REGS_RC(ctx);
+  if (!p) {
+    if (pid_allowed(id >> 32)) {
+      count(TLS_C_NO_ENTRY, 1);
+      if (rc > 1) count(TLS_C_NO_ENTRY_BYTES, rc);
+    }
+    return 0;
+  }
+  /* the return of a nested call: its stack pointer is below the owner's */
+  if (PT_REGS_SP(ctx) <= p->sp) return 0;
+  struct tls_call call = *p;
+  bpf_map_delete_elem(&tls_calls, &id);
+  /* SSL_* return int: the upper half of RAX is undefined. gnutls returns ssize_t. */
+  if (call.lib != TLS_LIB_GNUTLS) rc = (int)rc;
+  __u64 moved = 0;
+  if (call.fn == TLS_FN_WRITE_EX || call.fn == TLS_FN_READ_EX || call.fn == TLS_FN_WRITE_EX2) {
+    size_t n = 0;
+    if (rc == 1 && call.out_len && bpf_probe_read_user(&n, sizeof(n), (void *)call.out_len) == 0) moved = n;
+  } else if (rc > 0) {
+    moved = rc;
+  }
+  if (moved == 0) return 0;
+  emit_call(id, &call, fn_dir(call.fn), moved);
+  return 0;
+}
+
+/* The connection object goes away: forget its stream state (a later object at the same
+ * address is a new connection) and tell user space, if anything was captured on it. */
+static __always_inline void conn_freed(__u64 id, __u64 conn, __u8 lib)
+{
+  struct conn_key ck = { .conn = conn, .tgid = id >> 32 };
+  struct conn_state *cs = bpf_map_lookup_elem(&tls_conns, &ck);
+  if (!cs) return;
+  struct tls_event *e = bpfkit_reserve(tls_events, sizeof(*e));
+  if (e) {
+    __builtin_memset(e, 0, sizeof(*e));
+    e->ktime = bpf_ktime_get_ns();
+    e->conn = conn;
+    e->seq = cs->seq[0];
+    e->stream_off = cs->off[0];
+    e->gap = cs->gap[0] + cs->gap[1]; /* trailing losses of both directions, never reported otherwise */
+    e->pid = id >> 32;
+    e->tid = (__u32)id;
+    e->fd = cs->fd;
+    e->lib = lib;
+    e->flags = TLS_F_CLOSE;
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+  }
+  bpf_map_delete_elem(&tls_conns, &ck);
+}
+
+/* SSL_free(ssl), gnutls_deinit(session) */
+SEC("uprobe")
+int tls_free(struct pt_regs *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  conn_freed(id, PT_REGS_PARM1(ctx), bpf_get_attach_cookie(ctx) & 0xff);
+  return 0;
+}
+
+/* Socket syscalls inside a TLS call on this thread reveal its fd. */
+SEC("tracepoint/syscalls/sys_enter_write")
+int tls_sys_enter(struct trace_event_raw_sys_enter *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
+  if (!call) return 0;
+  __s32 fd = (__s32)ctx->args[0];
+  if (fd == call->fd) return 0;
+  /* only sockets count: a library may also touch pipes, eventfds or log files meanwhile */
+  if (!fd_socket(fd)) return 0;
+  if (call->fd < 0) call->fd = fd;
+  else call->fd_conflict = 1;
+  return 0;
+}
+
+/* Stops a process at exec when its executable has not been inspected yet, so that user space
+ * can attach to TLS code inside it (node, Go) before it runs its first instruction. The stop is
+ * only sent once the ring record that tells user space to resume it is reserved. */
+SEC("tracepoint/sched/sched_process_exec")
+int tls_exec(void *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  /* never stop PID 1 or the agent itself */
+  if ((id >> 32) <= 1 || (id >> 32) == agent_tgid) return 0;
+  if (!pid_allowed(id >> 32)) return 0;
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  /* nor kernel threads (PF_KTHREAD) */
+  if (BPF_CORE_READ(task, flags) & 0x00200000) return 0;
+  /* a descendant of the agent could be waited for synchronously (spawnSync): never hold it */
+  struct task_struct *p = task;
+#pragma unroll
+  for (int i = 0; i < 16; i++) {
+    p = BPF_CORE_READ(p, real_parent);
+    if (!p) break;
+    __u32 ptgid = BPF_CORE_READ(p, tgid);
+    if (ptgid == agent_tgid) return 0;
+    if (ptgid <= 1) break;
+  }
+  struct inode *inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
+  if (!inode) return 0;
+  struct exe_key k = { .dev = BPF_CORE_READ(inode, i_sb, s_dev), .ino = BPF_CORE_READ(inode, i_ino) };
+  if (bpf_map_lookup_elem(&tls_exe_known, &k)) return 0;
+  struct tls_event *e = bpfkit_reserve(tls_events, sizeof(*e));
+  if (!e) {
+    count(TLS_C_HOLD_FAILED, 1);
+    return 0;
+  }
+  if (bpf_send_signal(19 /* SIGSTOP */) != 0) {
+    bpf_ringbuf_discard(e, 0);
+    count(TLS_C_HOLD_FAILED, 1);
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->ktime = bpf_ktime_get_ns();
+  e->conn = k.ino;
+  e->call_len = k.dev;
+  e->pid = id >> 32;
+  e->tid = (__u32)id;
+  e->fd = -1;
+  e->flags = TLS_F_HOLD;
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+  count(TLS_C_HOLDS, 1);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- Go */
+
+#if defined(__TARGET_ARCH_x86)
+#define GO_PARM1(x) ((x)->ax)
+#define GO_PARM2(x) ((x)->bx)
+#define GO_PARM3(x) ((x)->cx)
+#define GO_RET1(x) ((x)->ax)
+#define GO_G(x) ((x)->r14)
+#elif defined(__TARGET_ARCH_arm64)
+#define GO_PARM1(x) (((struct user_pt_regs *)(x))->regs[0])
+#define GO_PARM2(x) (((struct user_pt_regs *)(x))->regs[1])
+#define GO_PARM3(x) (((struct user_pt_regs *)(x))->regs[2])
+#define GO_RET1(x) (((struct user_pt_regs *)(x))->regs[0])
+#define GO_G(x) (((struct user_pt_regs *)(x))->regs[28])
+#endif
+
+/* *tls.Conn -> conn (net.Conn iface: tab, data) -> *net.TCPConn{conn{fd *netFD}} -> netFD.pfd.Sysfd */
+static __always_inline __s32 go_conn_fd(__u64 conn)
+{
+  __u64 data = 0, netfd = 0;
+  __s64 sysfd = -1;
+  if (bpf_probe_read_user(&data, sizeof(data), (void *)(conn + 8)) != 0 || !data) return -1;
+  if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)data) != 0 || !netfd) return -1;
+  /* poll.FD: fdmu fdMutex {state uint64; rsema, wsema uint32} (16 bytes), then Sysfd int */
+  if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void *)(netfd + 16)) != 0) return -1;
+  if (sysfd < 0 || sysfd > (1 << 24)) return -1;
+  return (__s32)sysfd;
+}
+
+/* Entry of (*Conn).Write(b) / (*Conn).Read(b): receiver and slice in registers (ABIInternal). */
+SEC("uprobe")
+int go_enter(struct pt_regs *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!pid_allowed(id >> 32)) return 0;
+  __u64 cookie = bpf_get_attach_cookie(ctx);
+  struct go_call_key key = { .tgid = id >> 32, .fn = (cookie >> 8) & 0xff, .g = GO_G(ctx) };
+  struct tls_call call = {
+    .conn = GO_PARM1(ctx),
+    .buf = GO_PARM2(ctx),
+    .ktime = bpf_ktime_get_ns(),
+    .fd = -1,
+    .fn = key.fn,
+    .lib = cookie & 0xff,
+  };
+  /* Stack growth re-enters the function from the top: same goroutine, same arguments, same key. */
+  if (bpf_map_update_elem(&tls_go_calls, &key, &call, BPF_ANY) != 0) count(TLS_C_STATE_FULL, 1);
+  return 0;
+}
+
+/* (*Conn).Close(c) */
+SEC("uprobe")
+int go_free(struct pt_regs *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  conn_freed(id, GO_PARM1(ctx), TLS_LIB_GO);
+  return 0;
+}
+
+/* On each RET of the same function: n in the first result register. */
+SEC("uprobe")
+int go_return(struct pt_regs *ctx)
+{
+  __u64 id = bpf_get_current_pid_tgid();
+  __u64 cookie = bpf_get_attach_cookie(ctx);
+  struct go_call_key key = { .tgid = id >> 32, .fn = (cookie >> 8) & 0xff, .g = GO_G(ctx) };
+  struct tls_call *p = bpf_map_lookup_elem(&tls_go_calls, &key);
+  long n = (long)GO_RET1(ctx);
+  if (!p) {
+    if (pid_allowed(id >> 32)) {
+      count(TLS_C_NO_ENTRY, 1);
+      if (n > 0) count(TLS_C_NO_ENTRY_BYTES, n);
+    }
+    return 0;
+  }
+  struct tls_call call = *p;
+  bpf_map_delete_elem(&tls_go_calls, &key);
+  if (n <= 0) return 0;
+  call.fd = go_conn_fd(call.conn);
+  emit_call(id, &call, fn_dir(call.fn), n);
+  return 0;
+}
