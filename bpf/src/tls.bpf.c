@@ -111,6 +111,8 @@ const volatile __u8 comm_filter_on = 0;
 const volatile char comm_filter[COMM_LEN] = {};
 /* the agent: its descendants are never held at exec (it may wait for them synchronously) */
 const volatile __u32 agent_tgid = 0;
+/* tls_exec holds only descendants of this process when set (tests, scoped agents) */
+const volatile __u32 hold_root_tgid = 0;
 /* Wake the consumer only when unread data crosses this many bytes (0: on every record, the
  * ring's default). A wake-up costs ~11 us of BPF time per record in a VM (irq_work IPI); user
  * space drains the rest on a timer. */
@@ -584,14 +586,17 @@ int tls_exec(void *ctx)
   if (BPF_CORE_READ(task, flags) & 0x00200000) return 0;
   /* a descendant of the agent could be waited for synchronously (spawnSync): never hold it */
   struct task_struct *p = task;
+  bool in_scope = hold_root_tgid == 0;
 #pragma unroll
   for (int i = 0; i < 16; i++) {
     p = BPF_CORE_READ(p, real_parent);
     if (!p) break;
     __u32 ptgid = BPF_CORE_READ(p, tgid);
     if (ptgid == agent_tgid) return 0;
+    if (hold_root_tgid && ptgid == hold_root_tgid) in_scope = true;
     if (ptgid <= 1) break;
   }
+  if (!in_scope) return 0;
   struct inode *inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
   if (!inode) return 0;
   struct exe_key k = { .dev = BPF_CORE_READ(inode, i_sb, s_dev), .ino = BPF_CORE_READ(inode, i_ino) };

@@ -189,7 +189,7 @@ describeBpf('TLS sensor', () => {
       // holdNewExecutables: a Go client is done ~10 ms after exec, before any exec event could be
       // handled; held at exec, it is attached before its first instruction
       // (holdAgentDescendants: the clients are this process's children, spawned asynchronously)
-      sensor = new TlsSensor({ maxBytesPerCall: 4 * MiB, holdNewExecutables: true, holdAgentDescendants: true })
+      sensor = new TlsSensor({ maxBytesPerCall: 4 * MiB, holdNewExecutables: true, holdAgentDescendants: true, holdOnlyDescendantsOf: process.pid })
       sensor.on('record', (r) => records.push(r))
       sensor.on('close', (c) => closes.push(c))
       sensor.on('error', (e) => console.error('[tls sensor]', e))

@@ -103,6 +103,12 @@ export interface TlsSensorOptions {
    */
   holdAgentDescendants?: boolean
   /**
+   * With holdNewExecutables: hold only descendants of this pid (default: any
+   * process). Tests and scoped agents use it so unrelated programs on the
+   * machine are never stopped.
+   */
+  holdOnlyDescendantsOf?: number
+  /**
    * Keep a file's probes this long after the last process using it exited
    * (default 30 s). Detaching costs ~0.1 s of blocked event loop per probe
    * (an RCU grace period per uprobe in the kernel), and a program run again
@@ -288,6 +294,7 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
     spec.variables.must('max_bytes_per_call').set(maxBytes)
     spec.variables.must('only_listed_pids').set(this.#pids ? 1 : 0)
     spec.variables.must('agent_tgid').set(options.holdAgentDescendants ? 0 : process.pid)
+    spec.variables.must('hold_root_tgid').set(options.holdOnlyDescendantsOf ?? 0)
     const wakeupBytes = options.wakeupBytes ?? Math.min(1 << 20, ringBytes / 4)
     if (!Number.isInteger(wakeupBytes) || wakeupBytes < 0 || wakeupBytes >= ringBytes) {
       throw new InvalidArgumentError(`wakeupBytes must be an integer from 0 to ringBytes-1, got ${wakeupBytes}`)
