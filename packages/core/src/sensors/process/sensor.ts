@@ -7,7 +7,7 @@
 import { EventEmitter } from 'eventemitter3'
 import { hostname } from 'node:os'
 import { basename } from 'node:path'
-import { codecForType } from '../../btf/index.js'
+import type { Btf } from '../../btf/index.js'
 import type { Codec } from '../../codec.js'
 import { Collection } from '../../collection.js'
 import type { Link } from '../../link.js'
@@ -97,7 +97,7 @@ export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
     this.#collection = new Collection(spec)
     try {
       this.setFilter({ excludePid: process.pid, ...options.filter })
-      const codec = codecForType<RawProcessEvent>(spec.btf!, 'process_event', { charArrays: 'bytes' }) as Codec<RawProcessEvent>
+      const codec = processEventCodec(spec.btf!)
       this.#ring = this.#collection.ringBuffer<RawProcessEvent>('process_events', { codec })
       this.#ring.on('lost', (l) => {
         this.stats.lost = l.total
@@ -240,6 +240,60 @@ export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
       cgroupId: raw.cgroup_id,
       exitedAt: 0,
     }
+  }
+}
+
+/**
+ * Decoder for struct process_event with offsets taken from the object's BTF.
+ * Hand-rolled rather than the generic BTF codec because this is the sensor's
+ * hot path: the byte arrays (comm, path, args) are returned as views into the
+ * ring batch, not copies, and path/args are only looked at for exec events.
+ * The views are valid only during the ring callback; #handle turns them into
+ * strings synchronously.
+ */
+function processEventCodec(btf: Btf): Codec<RawProcessEvent> {
+  const struct = btf.findByName('process_event', 'struct')
+  const at: Record<string, number> = {}
+  for (const m of struct.members) at[m.name] = m.bitOffset / 8
+  const need = ['kind', 'pid', 'tid', 'ppid', 'uid', 'gid', 'cgroup_id', 'ktime', 'start_ktime', 'start_boottime', 'pidns',
+    'child_pid', 'exit_code', 'exit_signal', 'path_len', 'args_len', 'args_truncated', 'path_truncated', 'comm', 'path', 'args']
+  for (const n of need) if (at[n] === undefined) throw new Error(`process.bpf.o: struct process_event has no field '${n}'`)
+  const o = at as Record<(typeof need)[number], number>
+  const size = btf.sizeOf(struct.id)
+  const empty = new Uint8Array(0)
+  return {
+    size,
+    decode(v, base) {
+      const kind = v.getUint32(base + o.kind!, true)
+      const bytes = new Uint8Array(v.buffer, v.byteOffset + base, size)
+      const exec = kind === KIND_EXEC
+      return {
+        kind,
+        pid: v.getUint32(base + o.pid!, true),
+        tid: v.getUint32(base + o.tid!, true),
+        ppid: v.getUint32(base + o.ppid!, true),
+        uid: v.getUint32(base + o.uid!, true),
+        gid: v.getUint32(base + o.gid!, true),
+        cgroup_id: v.getBigUint64(base + o.cgroup_id!, true),
+        ktime: v.getBigUint64(base + o.ktime!, true),
+        start_ktime: v.getBigUint64(base + o.start_ktime!, true),
+        start_boottime: v.getBigUint64(base + o.start_boottime!, true),
+        pidns: v.getUint32(base + o.pidns!, true),
+        child_pid: v.getUint32(base + o.child_pid!, true),
+        exit_code: v.getInt32(base + o.exit_code!, true),
+        exit_signal: v.getUint32(base + o.exit_signal!, true),
+        path_len: v.getUint16(base + o.path_len!, true),
+        args_len: v.getUint16(base + o.args_len!, true),
+        args_truncated: v.getUint8(base + o.args_truncated!),
+        path_truncated: v.getUint8(base + o.path_truncated!),
+        comm: bytes.subarray(o.comm!, o.comm! + 16),
+        path: exec ? bytes.subarray(o.path!, o.args!) : empty,
+        args: exec ? bytes.subarray(o.args!, size) : empty,
+      }
+    },
+    encode() {
+      throw new Error('process events are read-only')
+    },
   }
 }
 
