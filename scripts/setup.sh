@@ -14,7 +14,7 @@ fi
 
 # --- Debian packages -------------------------------------------------------
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config dpkg-dev make g++ python3
-  golang-go bpftrace libbpf-tools curl wget openssl golang-github-cilium-ebpf-dev iproute2)
+  golang-go bpftrace libbpf-tools curl wget openssl libssl-dev golang-github-cilium-ebpf-dev iproute2)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
