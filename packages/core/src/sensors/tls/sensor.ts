@@ -511,32 +511,20 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
       if (fileKey(path)?.key !== t.key) throw new TransientAttachError(`${t.displayPath} changed since it was inspected`)
       const lib = LIBRARY_CODES[t.library]
       const cookie = (fn: number) => BigInt(lib | (fn << 8))
-      if (t.library === 'go') {
-        const enter = this.#collection.program('go_enter')
-        const ret = this.#collection.program('go_return')
-        const free = this.#collection.program('go_free')
-        for (const p of t.probes) {
-          if (p.fn === 'free') {
-            links.push(free.attachUprobe({ binary: path, offset: p.address, cookie: cookie(0) }))
-            continue
-          }
-          const c = cookie(FN_CODES[p.fn])
-          links.push(enter.attachUprobe({ binary: path, offset: p.address, cookie: c }))
-          for (const r of p.returns ?? []) links.push(ret.attachUprobe({ binary: path, offset: r, cookie: c }))
+      // Go: plain uprobes on every RET (uretprobes crash Go); C libraries: a uretprobe.
+      const go = t.library === 'go'
+      const enter = this.#collection.program(go ? 'go_enter' : 'tls_enter')
+      const ret = this.#collection.program(go ? 'go_return' : 'tls_return')
+      const free = this.#collection.program(go ? 'go_free' : 'tls_free')
+      for (const p of t.probes) {
+        if (p.fn === 'free') {
+          links.push(free.attachUprobe({ binary: path, offset: p.address, cookie: cookie(0) }))
+          continue
         }
-      } else {
-        const enter = this.#collection.program('tls_enter')
-        const ret = this.#collection.program('tls_return')
-        const free = this.#collection.program('tls_free')
-        for (const p of t.probes) {
-          if (p.fn === 'free') {
-            links.push(free.attachUprobe({ binary: path, offset: p.address, cookie: cookie(0) }))
-            continue
-          }
-          const c = cookie(FN_CODES[p.fn])
-          links.push(enter.attachUprobe({ binary: path, offset: p.address, cookie: c }))
-          links.push(ret.attachUprobe({ binary: path, offset: p.address, cookie: c, retprobe: true }))
-        }
+        const c = cookie(FN_CODES[p.fn])
+        links.push(enter.attachUprobe({ binary: path, offset: p.address, cookie: c }))
+        if (go) for (const r of p.returns ?? []) links.push(ret.attachUprobe({ binary: path, offset: r, cookie: c }))
+        else links.push(ret.attachUprobe({ binary: path, offset: p.address, cookie: c, retprobe: true }))
       }
       return links
     } catch (err) {
