@@ -130,6 +130,10 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   /** the user asked to keep the loop alive (option or ref()) */
   #userRef = false
   #refd = false
+  /** this ring's own copy of the per-record loop (see makeDeliverLoop) */
+  readonly #deliverLoop: DeliverLoop = makeDeliverLoop()
+  #fanOut: ((value: T) => void) | undefined
+  #fanOutListeners: ((r: T) => void)[] = []
 
   constructor(map: BpfMap, options: RingBufferOptions<T> = {}) {
     if (map.type !== 'ringbuf') throw new InvalidArgumentError(`map '${map.name}' is a ${map.type} map, not a ringbuf`)
@@ -300,32 +304,24 @@ export class RingBuffer<T = Uint8Array> extends Resource {
 
   /** Hot path: one decode and one listener call per record, nothing else allocated. */
   #deliverRecords(batch: RecordBatch, emitData: boolean): void {
-    const codec = this.#codec
-    const { offsets, view, bytes, count } = batch
     // Listeners are fetched once per batch and called directly (no emit() per record).
     const listeners = emitData ? (this.#events.listeners('data') as ((r: T) => void)[]) : []
-    const single = listeners.length === 1 ? listeners[0]! : undefined
-    const iterating = this.#iterating
-    const size = codec ? codec.size : 0
-    for (let i = 0; i < count; i++) {
-      const off = offsets[2 * i]!
-      const len = offsets[2 * i + 1]!
-      let value: T
-      if (codec) {
-        if (len < size) {
-          this.#malformed(len, size)
-          continue
-        }
-        value = codec.decode(view, off)
-      } else {
-        value = bytes.slice(off, off + len) as unknown as T
-      }
-      if (single) single(value)
-      else for (const fn of listeners) fn(value)
-      if (iterating) this.#enqueue(value)
-    }
+    let sink: (value: T) => void
+    if (listeners.length === 1 && !this.#iterating) sink = listeners[0]!
+    else sink = (this.#fanOut ??= (value: T) => this.#fanOutRecord(value))
+    this.#fanOutListeners = listeners
+    const { offsets, view, bytes, count } = batch
+    this.#deliverLoop(view, bytes, offsets, count, this.#codec, sink, this.#onMalformed)
+    this.#fanOutListeners = []
     this.#updatePolling()
   }
+
+  #fanOutRecord(value: T): void {
+    for (const fn of this.#fanOutListeners) fn(value)
+    if (this.#iterating) this.#enqueue(value)
+  }
+
+  readonly #onMalformed = (len: number, size: number): void => this.#malformed(len, size)
 
   #malformed(len: number, size: number): void {
     this.stats.malformed++
@@ -359,6 +355,60 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     this.#polling = want
     if (want) this.#reader.start()
     else this.#reader.stop()
+  }
+}
+
+/** Decodes (or copies) each record of a batch and hands it to `sink`. */
+type DeliverLoop = <T>(
+  view: DataView,
+  bytes: Uint8Array,
+  offsets: Uint32Array,
+  count: number,
+  codec: Codec<T> | undefined,
+  sink: (value: T) => void,
+  malformed: (len: number, size: number) => void,
+) => void
+
+/**
+ * Returns a fresh copy of the per-record loop for one RingBuffer. V8 keeps
+ * type feedback per function: with one shared loop, every ring's codec and
+ * listener would meet at the same two call sites, which turn megamorphic as
+ * soon as a process consumes several rings (each sensor has its own), and
+ * decoding then costs several times more. Compiling the loop per ring keeps
+ * its call sites monomorphic and inlinable. Falls back to the shared function
+ * where code generation from strings is disallowed.
+ */
+function makeDeliverLoop(): DeliverLoop {
+  try {
+    return new Function(`return ${deliverLoop.toString()}`)() as DeliverLoop
+  } catch {
+    return deliverLoop
+  }
+}
+
+/** The loop itself. Self-contained (no outer references): makeDeliverLoop compiles copies of its source. */
+function deliverLoop<T>(
+  view: DataView,
+  bytes: Uint8Array,
+  offsets: Uint32Array,
+  count: number,
+  codec: Codec<T> | undefined,
+  sink: (value: T) => void,
+  malformed: (len: number, size: number) => void,
+): void {
+  if (codec === undefined) {
+    for (let i = 0; i < count; i++) {
+      const off = offsets[2 * i]!
+      sink(bytes.slice(off, off + offsets[2 * i + 1]!) as unknown as T)
+    }
+    return
+  }
+  const size = codec.size
+  for (let i = 0; i < count; i++) {
+    const off = offsets[2 * i]!
+    const len = offsets[2 * i + 1]!
+    if (len < size) malformed(len, size)
+    else sink(codec.decode(view, off))
   }
 }
 

@@ -156,6 +156,37 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
     expect(pids).toEqual([process.pid, process.pid, process.pid])
   })
 
+  it('fans each record out to every data listener and a for-await loop; short records are errors, not decodes', async () => {
+    const rb = coll.ringBuffer<{ seq: bigint }>('events', { codec: 'event' })
+    try {
+      rb.consume()
+      const a: bigint[] = []
+      const b: bigint[] = []
+      rb.on('data', (e) => a.push(e.seq))
+      rb.on('data', (e) => b.push(e.seq))
+      callGetppid(5)
+      const it = rb[Symbol.asyncIterator]()
+      const first = await it.next()
+      await it.return!()
+      expect(a.length).toBe(5)
+      expect(b).toEqual(a)
+      expect(first.value!.seq).toBe(a[0])
+    } finally {
+      rb.close()
+    }
+    // a codec longer than the records: every record is reported, none decoded
+    const tooLong = { size: 4096, decode: () => 'decoded', encode: () => undefined }
+    using strict = new RingBuffer<string>(coll.map('events'), { codec: tooLong })
+    const errors: Error[] = []
+    const decoded: string[] = []
+    strict.on('error', (e) => errors.push(e)).on('data', (d) => decoded.push(d))
+    callGetppid(2)
+    expect(strict.consume()).toBe(2)
+    expect(decoded).toEqual([])
+    expect(errors.map((e) => e.name)).toEqual(['InvalidArgumentError', 'InvalidArgumentError'])
+    expect(strict.stats.malformed).toBe(2)
+  })
+
   it('live variables: .bss/.data read back, writable; .rodata frozen', () => {
     const calls = coll.variable<bigint>('calls').get()
     callGetppid(4)
