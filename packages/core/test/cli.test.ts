@@ -26,7 +26,7 @@ describeBpf('bpfkit CLI', () => {
   it('--help for every command, and usage errors exit 2', () => {
     const top = run(['--help'])
     expect(top.status).toBe(0)
-    for (const cmd of ['features', 'trace process', 'load', 'gen types']) {
+    for (const cmd of ['features', 'trace process', 'trace tls', 'trace http', 'replay', 'load', 'gen types']) {
       expect(top.stdout).toContain(cmd)
       const r = run([...cmd.split(' '), '--help'])
       expect(r.status, cmd).toBe(0)

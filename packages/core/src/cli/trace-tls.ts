@@ -52,6 +52,7 @@ Hex/ASCII in a terminal, one JSON object per chunk with --json (data in base64).
       process.stdout.write(values.json ? jsonLine(r) : hexdump(r))
     })
     sensor.ref()
+    ready(sensor)
     await untilStopped(duration)
     counter.stop()
     sensor.close()
@@ -83,12 +84,18 @@ Set-Cookie, X-Api-Key, api-key and Proxy-Authorization are redacted unless
     sensor.on('record', (r: TlsRecord) => pipeline.push(r))
     sensor.on('close', (c: { conn: string; lostBytes?: number }) => pipeline.closeConnection(c.conn, c.lostBytes))
     sensor.ref()
+    ready(sensor)
     await untilStopped(duration)
     counter.stop()
     sensor.close()
     pipeline.end()
     return 0
   },
+}
+
+/** One line on stderr once the probes are in place, so people and scripts know when capture starts. */
+function ready(sensor: TlsSensor): void {
+  process.stderr.write(`bpfkit: capturing TLS plaintext (${sensor.stats.attachedFiles} files attached); Ctrl-C to stop\n`)
 }
 
 function jsonLine(r: TlsRecord): string {
