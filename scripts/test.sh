@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
 cd "$root"
-pnpm exec tsc -p packages/core/tsconfig.json --noEmit
+for p in core k8s llm; do pnpm exec tsc -p "packages/$p/tsconfig.json" --noEmit; done
 mkdir -p .cache
 status=0
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json "$@" || status=$?
