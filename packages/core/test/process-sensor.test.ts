@@ -55,6 +55,16 @@ describeBpf('process sensor', () => {
     expect(fork?.type === 'process.fork' && fork.child.pid).toBe(exec!.process.pid)
   })
 
+  it('redacts credentials on command lines', async () => {
+    const key = 'sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789'
+    const sh = spawn('/bin/sh', ['-c', '/bin/true done; exit 0', 'curl', '-H', `Authorization: Bearer ${key}`, '--password', 'hunter2', 'https://bob:pa55@example.com/'], { stdio: 'ignore' })
+    await new Promise((r) => sh.on('exit', r))
+    await settle()
+    const exec = events.find((e) => e.type === 'process.exec' && e.process.pid === sh.pid)
+    expect(exec?.process.command_args).toEqual(['/bin/sh', '-c', '/bin/true done; exit 0', 'curl', '-H', 'Authorization: Bearer [REDACTED]', '--password', '[REDACTED]', 'https://bob:[REDACTED]@example.com/'])
+    expect(JSON.stringify(events)).not.toMatch(/hunter2|pa55|AbCdEfGhIj/)
+  })
+
   it('knows processes that existed before it started', async () => {
     const known = sensor.table.get(preexisting.pid!)
     expect(known?.path).toMatch(/\/sleep$/)

@@ -31,7 +31,8 @@ export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
   'api-key',
 ]
 
-export const REDACTED = '[REDACTED]'
+import { REDACTED } from '../redact.js'
+export { REDACTED }
 
 /** Parser options after defaults are applied. */
 export interface ResolvedL7Options {

@@ -69,6 +69,8 @@ export interface ProcessSensorOptions {
   graceMs?: number
   /** ring size in bytes (power of two, default 16 MiB) */
   ringBytes?: number
+  /** replace credentials in command lines with [REDACTED] (API keys, Authorization headers, --password x, URL passwords; default true) */
+  redactArgs?: boolean
 }
 
 export interface ProcessSensorEvents {
@@ -91,7 +93,7 @@ export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
     super()
     this.host = options.host ?? hostname()
     this.#ancestors = options.ancestors !== false
-    this.table = new ProcessTable({ host: this.host, graceMs: options.graceMs, cgroup2Mount: cgroup2Mount() })
+    this.table = new ProcessTable({ host: this.host, graceMs: options.graceMs, cgroup2Mount: cgroup2Mount(), redactArgs: options.redactArgs })
     const spec = CollectionSpec.fromFile(bundledObject('process.bpf.o'))
     if (options.ringBytes) spec.maps.must('process_events').maxEntries = options.ringBytes
     this.#collection = new Collection(spec)

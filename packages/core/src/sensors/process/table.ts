@@ -9,6 +9,7 @@ import { basename } from 'node:path'
 import { cgroupIdOf, listPids, readProc, type ProcSnapshot } from './procfs.js'
 import { bootToIso } from './clock.js'
 import { execId, type AncestorInfo } from './events.js'
+import { redactCommandArgs } from '../../redact.js'
 
 export interface ProcessEntry {
   pid: number
@@ -34,6 +35,8 @@ export interface ProcessTableOptions {
   maxAncestors?: number
   /** entries kept at most; the oldest exited go first, then the oldest (default 65536) */
   maxEntries?: number
+  /** replace credentials in command lines (see redact.ts; default true) */
+  redactArgs?: boolean
   /** cgroup v2 mount, to compute cgroup ids of seeded processes */
   cgroup2Mount?: string | null
 }
@@ -47,6 +50,7 @@ export class ProcessTable {
   readonly #maxEntries: number
   readonly #host: string
   readonly #cgroup2: string | null
+  readonly #redactArgs: boolean
   /** entries dropped because the table was full (reported, never silent) */
   evictedEarly = 0
 
@@ -56,6 +60,7 @@ export class ProcessTable {
     this.#maxAncestors = options.maxAncestors ?? 16
     this.#maxEntries = options.maxEntries ?? 65_536
     this.#cgroup2 = options.cgroup2Mount ?? null
+    this.#redactArgs = options.redactArgs !== false
   }
 
   get size(): number {
@@ -91,7 +96,7 @@ export class ProcessTable {
 
   /** Records an exec: same pid, new image, new exec_id. */
   exec(e: Omit<ProcessEntry, 'execId' | 'exitedAt'>): ProcessEntry {
-    const entry: ProcessEntry = { ...e, execId: execId(this.#host, e.startBoottimeNs, e.pid), exitedAt: 0 }
+    const entry: ProcessEntry = { ...e, args: this.#args(e.args), execId: execId(this.#host, e.startBoottimeNs, e.pid), exitedAt: 0 }
     this.#put(entry)
     this.#sweep()
     return entry
@@ -172,13 +177,18 @@ export class ProcessTable {
     }
   }
 
+  /** Command lines are stored redacted, so neither events nor ancestry carry a credential. */
+  #args(args: string[]): string[] {
+    return this.#redactArgs ? redactCommandArgs(args) : args
+  }
+
   #fromSnapshot(s: ProcSnapshot): ProcessEntry {
     return {
       pid: s.pid,
       ppid: s.ppid,
       execId: execId(this.#host, s.startBoottimeNs, s.pid),
       path: s.executable || (s.kernelThread ? `[${s.comm}]` : ''),
-      args: s.args,
+      args: this.#args(s.args),
       argsTruncated: s.argsTruncated,
       comm: s.comm,
       uid: s.uid,
