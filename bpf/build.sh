@@ -16,6 +16,12 @@ if [ ! -s "$gen/vmlinux.h" ]; then
   mv "$gen/vmlinux.h.tmp" "$gen/vmlinux.h"
 fi
 arch=$(uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+# an object is fresh when newer than its source and every shared header
+fresh() { # out src
+  [ "$1" -nt "$2" ] || return 1
+  for h in "$here"/include/*.h; do [ "$1" -nt "$h" ] || return 1; done
+}
+
 compile() { # src out
   clang -O2 -g -Wall -Wno-unused-function -target bpf -D__TARGET_ARCH_"$arch" \
     -I"$gen" -I"$here/include" -c "$1" -o "$2.tmp"
@@ -24,9 +30,9 @@ compile() { # src out
 }
 for f in "$here"/src/*.bpf.c; do
   out="$ship/$(basename "${f%.c}").o"
-  [ "$out" -nt "$f" ] && [ "$out" -nt "$here/include/bpfkit.h" ] || compile "$f" "$out"
+  fresh "$out" "$f" || compile "$f" "$out"
 done
 for f in "$here"/test/*.bpf.c; do
   out="$gen/test/$(basename "${f%.c}").o"
-  [ "$out" -nt "$f" ] && [ "$out" -nt "$here/include/bpfkit.h" ] || compile "$f" "$out"
+  fresh "$out" "$f" || compile "$f" "$out"
 done

@@ -12,10 +12,17 @@
  *    goroutine stacks, and a uretprobe's rewritten return address would crash
  *    the program). Still 2 hits per call (only one RET executes).
  *
+ * Nesting: a call that starts inside another one on the same thread is either
+ * a wrapper's inner call of the same direction (SSL_write_ex -> SSL_write;
+ * ignored, the outer call owns the data) or a call of its own in the other
+ * direction (node writes a new connection's first request from a callback
+ * inside SSL_read): that one is kept in tls_nested_calls, keyed by its entry
+ * stack pointer, and emitted at its own return.
+ *
  * Data is emitted at return, and only the bytes the call actually moved: the
  * return value, or *written / *readbytes for the _ex variants. Up to
  * max_bytes_per_call bytes of each call are copied into ring records of at
- * most TLS_CHUNK data bytes (bpf_loop, one record per chunk); each record is
+ * most CAPTURE_CHUNK data bytes (bpf_loop, one record per chunk); each record is
  * reserved in the smallest power-of-two size class that holds its data, so a
  * 100-byte write costs a 256-byte record, not 16 KiB. Every byte not
  * delivered (beyond the cap, ring full, unreadable user memory) is counted in
@@ -55,7 +62,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define TLS_CHUNK 16384
 #define COMM_LEN 16
 /* a call is taken as nested inside a still-running one on the same thread only this soon after it */
 #define NEST_WINDOW_NS 1000000000ULL
@@ -74,9 +80,9 @@ enum tls_fn {
 enum tls_dir { TLS_EGRESS = 0, TLS_INGRESS = 1 };
 
 enum tls_flag {
-  TLS_F_FIRST = 1,       /* first chunk of the call */
-  TLS_F_LAST = 2,        /* last captured chunk of the call */
-  TLS_F_TRUNCATED = 4,   /* the call moved more than max_bytes_per_call */
+  TLS_F_FIRST = 1,       /* first chunk of the call (CAPTURE_F_FIRST) */
+  TLS_F_LAST = 2,        /* last captured chunk of the call (CAPTURE_F_LAST) */
+  TLS_F_TRUNCATED = 4,   /* the call moved more than max_bytes_per_call (CAPTURE_F_TRUNCATED) */
   TLS_F_FD_CONFLICT = 8, /* syscalls on different fds inside the call */
   TLS_F_FD_FROM_CALL = 16, /* fd seen inside this very call (else: the connection's last known fd) */
   TLS_F_CLOSE = 32,      /* no data: the connection object was freed (SSL_free, gnutls_deinit, Conn.Close) */
@@ -113,35 +119,26 @@ const volatile char comm_filter[COMM_LEN] = {};
 const volatile __u32 agent_tgid = 0;
 /* tls_exec holds only descendants of this process when set (tests, scoped agents) */
 const volatile __u32 hold_root_tgid = 0;
-/* Wake the consumer only when unread data crosses this many bytes (0: on every record, the
- * ring's default). A wake-up costs ~11 us of BPF time per record in a VM (irq_work IPI); user
- * space drains the rest on a timer. */
-const volatile __u64 wakeup_bytes = 1 << 20;
+/* wakeup_bytes (when to wake the reader) is declared in capture.h */
 
-/* One ring record: this header, then `len` data bytes (the record may be longer: size classes). */
-struct tls_event {
-  __u64 ktime;       /* bpf_ktime_get_ns() at the call's return */
-  __u64 conn;        /* SSL* / gnutls_session_t / *tls.Conn */
-  __u64 seq;         /* per (pid, conn, direction) record number, from 0 */
-  __u64 stream_off;  /* position of data[0] in the (pid, conn, direction) byte stream, gaps included */
-  __u64 gap;         /* bytes of this stream lost just before this record */
-  __u64 call_len;    /* bytes the call moved */
-  __u32 call_off;    /* offset of this chunk in the call */
-  __u32 len;         /* data bytes in this record */
-  __u32 pid;
-  __u32 tid;
-  __s32 fd;          /* socket fd, -1 when unknown */
-  __u16 sport;       /* host order */
-  __u16 dport;       /* host order */
-  __u8 family;       /* AF_INET (2) / AF_INET6 (10), 0 = no tuple */
-  __u8 dir;          /* enum tls_dir */
-  __u8 lib;          /* enum tls_lib */
-  __u8 flags;        /* enum tls_flag */
-  __u32 _pad;
-  char comm[COMM_LEN];
-  __u8 saddr[16];    /* IPv4 in the first 4 bytes */
-  __u8 daddr[16];
-};
+/* The ring record (struct tls_event) and its chunked emission are shared with the plain
+ * socket sensor: capture.h. The ring and the counters must be declared before it. */
+BPFKIT_RINGBUF(tls_events, 64 << 20);
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, TLS_C_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} tls_counters SEC(".maps");
+
+#define CAPTURE_EVENT tls_event
+#define CAPTURE_RING tls_events
+#define CAPTURE_COUNTERS tls_counters
+#include "capture.h"
+_Static_assert(TLS_F_FIRST == CAPTURE_F_FIRST && TLS_F_LAST == CAPTURE_F_LAST && TLS_F_TRUNCATED == CAPTURE_F_TRUNCATED, "flags");
+_Static_assert(TLS_C_RECORDS == CAPTURE_C_RECORDS && TLS_C_RING_FULL_BYTES == CAPTURE_C_RING_FULL_BYTES &&
+               TLS_C_FAULT_BYTES == CAPTURE_C_FAULT_BYTES && TLS_C_CAP_BYTES == CAPTURE_C_CAP_BYTES, "counters");
 
 /* State of one TLS call in flight (from entry to return). */
 struct tls_call {
@@ -183,14 +180,27 @@ struct conn_state {
   __u8 daddr[16];
 };
 
-BPFKIT_RINGBUF(tls_events, 64 << 20);
-
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, __u64); /* pid_tgid */
   __type(value, struct tls_call);
 } tls_calls SEC(".maps");
+
+/* A call made from inside another TLS call of the other direction on the same thread (node
+ * writes pending data from a callback that runs inside SSL_read when the handshake completes).
+ * Keyed by the stack pointer at entry, which the return probe sees as sp - 8 on x86-64. */
+struct nested_call_key {
+  __u64 id; /* pid_tgid */
+  __u64 sp; /* stack pointer at the call's first instruction */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct nested_call_key);
+  __type(value, struct tls_call);
+} tls_nested_calls SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -227,23 +237,12 @@ struct {
   __type(value, __u8);
 } tls_exe_known SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, TLS_C_MAX);
-  __type(key, __u32);
-  __type(value, __u64);
-} tls_counters SEC(".maps");
-
 BPFKIT_EXPORT_TYPE(tls_event);
 BPFKIT_EXPORT_TYPE(conn_state);
 
-/* hide a value from the optimizer (keeps register loads where they are) */
-#define opaque(v) asm volatile("" : "+r"(v))
-
 static __always_inline void count(__u32 which, __u64 n)
 {
-  __u64 *v = bpf_map_lookup_elem(&tls_counters, &which);
-  if (v) *v += n;
+  capture_count(which, n);
 }
 
 static __always_inline bool pid_allowed(__u32 tgid)
@@ -266,103 +265,6 @@ static __always_inline bool pid_allowed(__u32 tgid)
   return true;
 }
 
-/* ---------------------------------------------------------------- emission */
-
-/* Submit flags: wake the consumer when unread data just crossed wakeup_bytes. */
-static __always_inline __u64 wake_flags(__u64 size)
-{
-  if (!wakeup_bytes) return 0;
-  __u64 avail = bpf_ringbuf_query(&tls_events, BPF_RB_AVAIL_DATA); /* includes this record */
-  return avail >= wakeup_bytes && avail < wakeup_bytes + size + 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
-
-struct emit_ctx {
-  struct tls_event hdr; /* template: per-chunk fields are filled in by emit_chunk */
-  __u64 buf;
-  __u64 pending_gap;    /* bytes lost since the last delivered record */
-  __u64 base_off;       /* stream offset of the call's first byte */
-  __u32 total;          /* bytes to emit (<= max_bytes_per_call) */
-  __u32 nchunks;
-};
-
-#define EMIT_CLASS(SZ)                                                           \
-  do {                                                                           \
-    struct {                                                                     \
-      struct tls_event h;                                                        \
-      __u8 d[SZ];                                                                \
-    } *e = bpfkit_reserve(tls_events, sizeof(*e));                               \
-    if (!e) {                                                                    \
-      count(TLS_C_RING_FULL_RECORDS, 1);                                         \
-      count(TLS_C_RING_FULL_BYTES, len);                                         \
-      c->pending_gap += len;                                                     \
-      return 0;                                                                  \
-    }                                                                            \
-    __u64 n = len;                                                               \
-    opaque(n); /* re-clamp here, where the verifier needs the bound */          \
-    if (n > SZ) n = SZ;                                                          \
-    if (bpf_probe_read_user(e->d, n, (void *)(c->buf + off)) != 0) {             \
-      bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);                                  \
-      count(TLS_C_FAULT_RECORDS, 1);                                             \
-      count(TLS_C_FAULT_BYTES, len);                                             \
-      c->pending_gap += len;                                                     \
-      return 0;                                                                  \
-    }                                                                            \
-    __builtin_memcpy(&e->h, &c->hdr, sizeof(struct tls_event));                  \
-    e->h.stream_off = c->base_off + off;                                         \
-    e->h.gap = c->pending_gap;                                                   \
-    e->h.call_off = off;                                                         \
-    e->h.len = n;                                                                \
-    e->h.flags = flags;                                                          \
-    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));                               \
-    c->hdr.seq++;                                                                \
-    c->pending_gap = 0;                                                          \
-    count(TLS_C_RECORDS, 1);                                                     \
-    return 0;                                                                    \
-  } while (0)
-
-static long emit_chunk(__u32 i, void *arg)
-{
-  struct emit_ctx *c = arg;
-  if (i >= c->nchunks) return 1;
-  __u32 off = i * TLS_CHUNK;
-  if (off >= c->total) return 1;
-  __u32 len = c->total - off;
-  if (len > TLS_CHUNK) len = TLS_CHUNK;
-  bool last = off + len >= c->total;
-  __u8 flags = c->hdr.flags;
-  if (off == 0) flags |= TLS_F_FIRST;
-  if (last) flags |= TLS_F_LAST;
-  else flags &= ~TLS_F_TRUNCATED;
-  if (len <= 64) EMIT_CLASS(64);
-  if (len <= 256) EMIT_CLASS(256);
-  if (len <= 1024) EMIT_CLASS(1024);
-  if (len <= 2048) EMIT_CLASS(2048);
-  if (len <= 4096) EMIT_CLASS(4096);
-  if (len <= 8192) EMIT_CLASS(8192);
-  EMIT_CLASS(TLS_CHUNK);
-}
-
-#define S_IFMT_ 00170000
-#define S_IFSOCK_ 0140000
-
-/* The struct sock behind `fd` of the current process, or NULL if `fd` is not a socket. */
-static __always_inline struct sock *fd_socket(__s32 fd)
-{
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt) return NULL;
-  unsigned int max = BPF_CORE_READ(fdt, max_fds);
-  if ((unsigned int)fd >= max) return NULL;
-  struct file **fds = BPF_CORE_READ(fdt, fd);
-  struct file *f = NULL;
-  if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0 || !f) return NULL;
-  umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-  if ((mode & S_IFMT_) != S_IFSOCK_) return NULL;
-  struct socket *sock = BPF_CORE_READ(f, private_data);
-  if (!sock) return NULL;
-  return BPF_CORE_READ(sock, sk);
-}
-
 /* Reads the socket's addresses for `fd` of the current process into `cs`. */
 static __always_inline void resolve_tuple(struct conn_state *cs, __s32 fd)
 {
@@ -370,20 +272,7 @@ static __always_inline void resolve_tuple(struct conn_state *cs, __s32 fd)
   cs->family = 0;
   struct sock *sk = fd_socket(fd);
   if (!sk) return;
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-  cs->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-  cs->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-  if (family == 2 /* AF_INET */) {
-    __builtin_memset(cs->saddr, 0, 16);
-    __builtin_memset(cs->daddr, 0, 16);
-    BPF_CORE_READ_INTO((__u32 *)cs->saddr, sk, __sk_common.skc_rcv_saddr);
-    BPF_CORE_READ_INTO((__u32 *)cs->daddr, sk, __sk_common.skc_daddr);
-    cs->family = 2;
-  } else if (family == 10 /* AF_INET6 */) {
-    BPF_CORE_READ_INTO((struct in6_addr *)cs->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-    BPF_CORE_READ_INTO((struct in6_addr *)cs->daddr, sk, __sk_common.skc_v6_daddr);
-    cs->family = 10;
-  }
+  sock_tuple(sk, &cs->family, &cs->sport, &cs->dport, cs->saddr, cs->daddr);
 }
 
 /* Emits the bytes one call moved, as chunk records; accounts for what it cannot emit. */
@@ -398,7 +287,7 @@ static __always_inline void emit_call(__u64 id, struct tls_call *call, __u8 dir,
     cs = bpf_map_lookup_elem(&tls_conns, &ck);
     if (!cs) count(TLS_C_CONN_FULL, 1);
   }
-  struct emit_ctx c = {};
+  struct capture_ctx c = {};
   __u8 d = dir & 1;
   c.hdr.ktime = bpf_ktime_get_ns();
   c.hdr.conn = call->conn;
@@ -439,11 +328,11 @@ static __always_inline void emit_call(__u64 id, struct tls_call *call, __u8 dir,
     count(TLS_C_CAP_BYTES, moved - total);
   }
   c.hdr.flags = flags;
-  c.buf = call->buf;
+  c.seg_buf = call->buf;
+  c.seg_left = total;
   c.total = total;
-  c.nchunks = (total + TLS_CHUNK - 1) / TLS_CHUNK;
   count(TLS_C_CALLS, 1);
-  if (c.nchunks) bpf_loop(c.nchunks, emit_chunk, &c, 0);
+  capture_emit(&c);
   if (cs) {
     cs->seq[d] = c.hdr.seq;
     cs->off[d] = c.base_off + moved;
@@ -467,9 +356,12 @@ int tls_enter(struct pt_regs *ctx)
   __u64 sp = PT_REGS_SP(ctx);
   __u64 now = bpf_ktime_get_ns();
   struct tls_call *outer = bpf_map_lookup_elem(&tls_calls, &id);
-  /* SSL_write_ex -> SSL_write (BoringSSL), SSL_write_ex -> SSL_write_ex2 (OpenSSL 3.3+):
-   * the outermost call owns the state; a deeper call this soon after it is nested. */
-  if (outer && sp < outer->sp && now - outer->ktime < NEST_WINDOW_NS) return 0;
+  /* A deeper call this soon after a running one on the same thread is nested in it. */
+  bool nested = outer && sp < outer->sp && now - outer->ktime < NEST_WINDOW_NS;
+  __u8 fn = (cookie >> 8) & 0xff;
+  /* SSL_write_ex -> SSL_write (BoringSSL), SSL_write_ex -> SSL_write_ex2 (OpenSSL 3.3+): a wrapper
+   * calling the same-direction function; the outermost call owns the data. */
+  if (nested && fn_dir(outer->fn) == fn_dir(fn)) return 0;
   struct tls_call call = {
     .conn = PT_REGS_PARM1(ctx),
     .buf = PT_REGS_PARM2(ctx),
@@ -485,6 +377,12 @@ int tls_enter(struct pt_regs *ctx)
   opaque(p5);
   if (call.fn == TLS_FN_WRITE_EX || call.fn == TLS_FN_READ_EX) call.out_len = p4;
   else if (call.fn == TLS_FN_WRITE_EX2) call.out_len = p5;
+  if (nested) {
+    /* the other direction, called from inside the outer call: a call of its own */
+    struct nested_call_key nk = { .id = id, .sp = sp };
+    if (bpf_map_update_elem(&tls_nested_calls, &nk, &call, BPF_ANY) != 0) count(TLS_C_STATE_FULL, 1);
+    return 0;
+  }
   if (bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY) != 0) count(TLS_C_STATE_FULL, 1);
   return 0;
 }
@@ -502,10 +400,20 @@ int tls_return(struct pt_regs *ctx)
     }
     return 0;
   }
-  /* the return of a nested call: its stack pointer is below the owner's */
-  if (PT_REGS_SP(ctx) <= p->sp) return 0;
-  struct tls_call call = *p;
-  bpf_map_delete_elem(&tls_calls, &id);
+  struct tls_call call;
+  __u64 sp = PT_REGS_SP(ctx);
+  if (sp <= p->sp) {
+    /* the return of a nested call (its stack pointer is below the owner's): a wrapped
+     * same-direction call (nothing to do) or a call of its own in tls_nested_calls */
+    struct nested_call_key nk = { .id = id, .sp = sp - 8 };
+    struct tls_call *n = bpf_map_lookup_elem(&tls_nested_calls, &nk);
+    if (!n) return 0;
+    call = *n;
+    bpf_map_delete_elem(&tls_nested_calls, &nk);
+  } else {
+    call = *p;
+    bpf_map_delete_elem(&tls_calls, &id);
+  }
   /* SSL_* return int: the upper half of RAX is undefined. gnutls returns ssize_t. */
   if (call.lib != TLS_LIB_GNUTLS) rc = (int)rc;
   __u64 moved = 0;
@@ -541,7 +449,7 @@ static __always_inline void conn_freed(__u64 id, __u64 conn, __u8 lib)
     e->lib = lib;
     e->flags = TLS_F_CLOSE;
     bpf_get_current_comm(e->comm, sizeof(e->comm));
-    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    bpf_ringbuf_submit(e, capture_wake_flags(sizeof(*e)));
   }
   bpf_map_delete_elem(&tls_conns, &ck);
 }
