@@ -9,7 +9,7 @@ export default defineConfig([
     clean: true,
     shims: true, // import.meta.url in the CJS build (native loader, bundled objects)
     target: 'node20',
-    external: ['@bpfkit/native'],
+    external: ['@bpfkit/native', '@bpfkit/llm'],
   },
   {
     entry: { cli: 'src/cli/main.ts' },
@@ -17,6 +17,6 @@ export default defineConfig([
     sourcemap: true,
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
-    external: ['@bpfkit/native'],
+    external: ['@bpfkit/native', '@bpfkit/llm'],
   },
 ])

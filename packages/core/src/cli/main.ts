@@ -10,9 +10,10 @@ import { loadCommand } from './load.js'
 import { replayCommand } from './replay.js'
 import { traceProcessCommand } from './trace-process.js'
 import { traceHttpCommand, traceTlsCommand } from './trace-tls.js'
+import { traceLlmCommand } from './llm.js'
 import { UsageError, type Command } from './command.js'
 
-const commands: Command[] = [featuresCommand, traceProcessCommand, traceTlsCommand, traceHttpCommand, loadCommand, replayCommand, genTypesCommand]
+const commands: Command[] = [featuresCommand, traceProcessCommand, traceTlsCommand, traceHttpCommand, traceLlmCommand, loadCommand, replayCommand, genTypesCommand]
 
 export const EXIT = { ok: 0, error: 1, usage: 2, permission: 3, notSupported: 4 } as const
 

@@ -1,0 +1,141 @@
+/**
+ * System prompt leakage: the response reproduces a large part of the system
+ * (or developer) prompt. We hash the prompt's 5-word shingles, then count
+ * how many distinct ones the response contains as it streams; the finding is
+ * emitted as soon as the covered share reaches the threshold. Optional canary
+ * strings (Rebuff's idea: a random marker put in the system prompt) are
+ * reported the moment they appear.
+ */
+import type { Finding, ScanContext, Scanner, StreamScan } from '../types.js'
+import { shingleHash, shingleSet, words } from './shingles.js'
+import { DEFAULT_MAX_SCAN_CHARS, errorFinding, truncationFinding } from './util.js'
+
+export interface PromptLeakOptions {
+  /** share of the system prompt's shingles that must appear in the response; default 0.3 */
+  threshold?: number
+  /** words per shingle; default 5 */
+  shingle?: number
+  /** also fire when this many distinct shingles leaked, whatever the share (long prompts); default 40 */
+  minShingles?: number
+  /** marker strings planted in the system prompt; any of them in a response is a leak */
+  canaries?: string[]
+  maxScanChars?: number
+}
+
+export class PromptLeakScanner implements Scanner {
+  readonly name = 'prompt_leak'
+  constructor(private readonly opts: PromptLeakOptions = {}) {}
+
+  startResponse(ctx: ScanContext): StreamScan {
+    const n = this.opts.shingle ?? 5
+    const system = (Array.isArray(ctx?.messages) ? ctx.messages : [])
+      .filter((m) => m && (m.role === 'system' || m.role === 'developer') && typeof m.content === 'string')
+      .map((m) => m.content.slice(0, 256 * 1024))
+      .join('\n')
+    return new LeakStream(this.name, shingleSet(system, n), n, this.opts)
+  }
+}
+
+class LeakStream implements StreamScan {
+  private tail = '' // last words not yet complete, plus n-1 words of context
+  private tailStart = 0
+  private total = 0
+  private skipped = 0
+  private readonly seen = new Set<number>()
+  private firstMatch = -1
+  private fired = false
+  private readonly canaryFired = new Set<string>()
+  private canaryTail = ''
+  private readonly threshold: number
+  private readonly minShingles: number
+  private readonly maxChars: number
+
+  constructor(
+    private readonly scanner: string,
+    private readonly prompt: Set<number>,
+    private readonly n: number,
+    private readonly opts: PromptLeakOptions,
+  ) {
+    this.threshold = opts.threshold ?? 0.3
+    this.minShingles = opts.minShingles ?? 40
+    this.maxChars = opts.maxScanChars ?? DEFAULT_MAX_SCAN_CHARS
+  }
+
+  push(text: string): Finding[] {
+    if (typeof text !== 'string' || !text) return []
+    try {
+      return this.feed(text, false)
+    } catch (err) {
+      return [errorFinding(this.scanner, { part: 'response' }, err)]
+    }
+  }
+
+  end(): Finding[] {
+    let out: Finding[]
+    try {
+      out = this.feed('', true)
+    } catch (err) {
+      out = [errorFinding(this.scanner, { part: 'response' }, err)]
+    }
+    if (this.skipped > 0) out.push(truncationFinding(this.scanner, { part: 'response' }, this.total, this.total + this.skipped))
+    return out
+  }
+
+  private feed(chunk: string, final: boolean): Finding[] {
+    const out: Finding[] = []
+    const room = this.maxChars - this.total
+    const piece = chunk.slice(0, Math.max(0, room))
+    this.skipped += chunk.length - piece.length
+    const chunkStart = this.total
+    this.total += piece.length
+    this.checkCanaries(piece, chunkStart, out)
+    if (this.prompt.size === 0 || this.fired) return out
+    this.tail += piece
+    const ws = words(this.tail)
+    // the last word may continue in the next chunk unless the stream ended
+    const complete = final ? ws.length : Math.max(0, ws.length - 1)
+    const wordList = ws.map((w) => w.w)
+    for (let i = 0; i + this.n <= complete; i++) {
+      const h = shingleHash(wordList, i, this.n)
+      if (this.prompt.has(h) && !this.seen.has(h)) {
+        this.seen.add(h)
+        if (this.firstMatch < 0) this.firstMatch = this.tailStart + ws[i]!.start
+      }
+    }
+    const share = this.seen.size / this.prompt.size
+    if (this.seen.size >= Math.min(3, this.prompt.size) && (share >= this.threshold || this.seen.size >= this.minShingles)) {
+      this.fired = true
+      out.push({
+        scanner: this.scanner,
+        kind: 'system_prompt_leak',
+        severity: share >= 0.6 ? 'high' : 'medium',
+        score: Math.min(1, 0.5 + share / 2),
+        location: { part: 'response', start: this.firstMatch, end: this.total },
+        snippet: `<${this.seen.size} of ${this.prompt.size} system-prompt shingles>`,
+        evidence: `response repeats ${(share * 100).toFixed(0)}% of the system prompt (${this.n}-word shingles)`,
+      })
+    }
+    // keep the last n-1 complete words and the incomplete one as context for the next chunk
+    const keepFrom = Math.max(0, complete - (this.n - 1))
+    const cut = ws[keepFrom]?.start ?? this.tail.length
+    this.tail = this.tail.slice(cut)
+    this.tailStart += cut
+    return out
+  }
+
+  private checkCanaries(piece: string, pieceStart: number, out: Finding[]): void {
+    const canaries = this.opts.canaries
+    if (!canaries?.length) return
+    const maxLen = Math.max(...canaries.map((c) => c.length))
+    const base = pieceStart - this.canaryTail.length
+    const hay = this.canaryTail + piece
+    for (const c of canaries) {
+      if (!c || this.canaryFired.has(c)) continue
+      const at = hay.indexOf(c)
+      if (at < 0) continue
+      this.canaryFired.add(c)
+      out.push({ scanner: this.scanner, kind: 'canary_leak', severity: 'high', score: 1, location: { part: 'response', start: base + at, end: base + at + c.length }, snippet: '<canary>', evidence: 'a canary string from the system prompt appeared in the response' })
+    }
+    this.canaryTail = hay.slice(Math.max(0, hay.length - (maxLen - 1)))
+  }
+}
