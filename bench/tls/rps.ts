@@ -13,81 +13,15 @@
  *
  *   tsx bench/tls/rps.ts [SECONDS=3] [CONCURRENCY=8]
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { TlsSensor } from '@bpfkit/core'
 import { median, round } from '../common.js'
+import { httpLoad, node } from '../http-load.js'
 
 const SECONDS = Number(process.argv[2] ?? 3)
 const CONCURRENCY = Number(process.argv[3] ?? 8)
 const RUNS = 3
-const node = realpathSync(process.execPath)
-const dir = mkdtempSync(join(tmpdir(), 'bpfkit-rps-'))
-execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' })
-
-writeFileSync(
-  join(dir, 'server.mjs'),
-  `import https from 'node:https'
-import { readFileSync } from 'node:fs'
-const body = Buffer.alloc(1024, 'x')
-const s = https.createServer({ key: readFileSync(${JSON.stringify(join(dir, 'key.pem'))}), cert: readFileSync(${JSON.stringify(join(dir, 'cert.pem'))}) }, (req, res) => {
-  req.resume()
-  req.on('end', () => res.end(body))
-})
-s.keepAliveTimeout = 60000
-s.listen(0, '127.0.0.1', () => console.log(s.address().port))
-`,
-)
-writeFileSync(
-  join(dir, 'client.mjs'),
-  `import https from 'node:https'
-const [port, seconds, concurrency] = process.argv.slice(2).map(Number)
-const agent = new https.Agent({ keepAlive: true, maxSockets: concurrency, rejectUnauthorized: false })
-const payload = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'hello' }] })
-let done = 0
-const end = Date.now() + seconds * 1000
-function one() {
-  if (Date.now() >= end) return Promise.resolve()
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path: '/v1/chat', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      res.resume()
-      res.on('end', () => { done++; resolve() })
-    })
-    req.on('error', reject)
-    req.end(payload)
-  }).then(one)
-}
-const t0 = performance.now()
-await Promise.all(Array.from({ length: concurrency }, one))
-console.log(JSON.stringify({ requests: done, seconds: (performance.now() - t0) / 1000 }))
-agent.destroy()
-`,
-)
-
-function startServer(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(node, [join(dir, 'server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] })
-  return new Promise((resolve, reject) => {
-    child.stdout!.once('data', (d) => resolve({ child, port: Number(String(d).trim()) }))
-    child.once('exit', (code) => reject(new Error(`server exited (${code})`)))
-  })
-}
-
-async function requestsPerSecond(): Promise<number> {
-  const { child: server, port } = await startServer()
-  try {
-    const client = spawn(node, [join(dir, 'client.mjs'), String(port), String(SECONDS), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit'] })
-    let out = ''
-    client.stdout!.on('data', (d) => (out += d))
-    const code = await new Promise((r) => client.on('exit', r))
-    if (code !== 0) throw new Error(`client exited with ${code}`)
-    const { requests, seconds } = JSON.parse(out) as { requests: number; seconds: number }
-    return requests / seconds
-  } finally {
-    server.kill()
-  }
-}
+const requestsPerSecond = httpLoad({ tls: true, seconds: SECONDS, concurrency: CONCURRENCY, path: '/v1/chat' })
 
 async function withBpfkit(): Promise<{ rps: number; records: number; lost: number }> {
   const sensor = new TlsSensor({ comm: 'node' })

@@ -7,9 +7,10 @@
  * part of its API used here is described below.
  */
 import { HttpPipeline } from '../l7/pipeline.js'
-import { TlsSensor, type TlsRecord } from '../sensors/tls/index.js'
+import type { TlsRecord } from '../sensors/tls/index.js'
 import { parse, UsageError, type Command } from './command.js'
 import { LiveCounter, untilStopped } from './live-counter.js'
+import { sensorFrom } from './trace-tls.js'
 
 /** What this module uses of @bpfkit/llm's LlmMonitor. */
 export interface LlmMonitorLike {
@@ -88,16 +89,9 @@ per-workload summary of calls, tokens and estimated cost on exit.
       { json: { type: 'boolean' }, pid: { type: 'string', multiple: true }, comm: { type: 'string' }, 'no-redact': { type: 'boolean' }, duration: { type: 'string' } },
       false,
     )
-    const duration = values.duration === undefined ? 0 : Number(values.duration)
-    if (!Number.isFinite(duration) || duration < 0) throw new UsageError(`--duration must be seconds, got '${values.duration}'`)
-    const pids = (values.pid ?? []).map((p) => {
-      const n = Number(p)
-      if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--pid must be a process id, got '${p}'`)
-      return n
-    })
     const { LlmMonitor } = await loadLlm()
     const redact = !values['no-redact']
-    const sensor = new TlsSensor({ ...(pids.length ? { pids } : {}), ...(values.comm ? { comm: values.comm } : {}) })
+    const { sensor, duration } = sensorFrom(values)
     const pipeline = new HttpPipeline({ redact })
     const monitor = new LlmMonitor({ redact })
     monitor.attach(pipeline)

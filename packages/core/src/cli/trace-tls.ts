@@ -17,7 +17,8 @@ const common = {
   duration: { type: 'string' },
 } as const
 
-function sensorFrom(values: { pid?: string[]; comm?: string; duration?: string }): { sensor: TlsSensor; duration: number } {
+/** The TLS sensor a `trace` command asked for (--pid, --comm), and its --duration. */
+export function sensorFrom(values: { pid?: string[]; comm?: string; duration?: string }): { sensor: TlsSensor; duration: number } {
   const duration = values.duration === undefined ? 0 : Number(values.duration)
   if (!Number.isFinite(duration) || duration < 0) throw new UsageError(`--duration must be seconds, got '${values.duration}'`)
   const pids = (values.pid ?? []).map((p) => {
