@@ -138,81 +138,64 @@ bool ArgFlags(const Napi::CallbackInfo& info, size_t i, const char* op, uint64_t
   return true;
 }
 
-Napi::Value MapLookup(const Napi::CallbackInfo& info) {
-  LogReset();
-  Napi::Env env = info.Env();
-  const char* op = "bpf_map_lookup_elem_flags";
+// The arguments every single-element call takes: (fd, key[, value]) checked against the map's own sizes.
+struct ElemCall {
   int fd;
   Bytes key, value;
-  uint64_t flags;
-  MapSizes s;
+  MapSizes sizes;
   void* k;
-  if (!ArgFd(info, 0, op, &fd) || !ArgBytes(info, 1, op, "key", true, &key) ||
-      !ArgBytes(info, 2, op, "value", false, &value) || !ArgFlags(info, 3, op, &flags) || !GetSizes(env, fd, op, &s) ||
-      !CheckKey(env, op, "key", key, s, false, &k) || !CheckValue(env, op, "value", value, s))
-    return Napi::Value();
-  if (bpf_map_lookup_elem_flags(fd, k, value.data, flags) != 0) {
-    int e = errno;
-    if (e == ENOENT) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, op, e), Napi::Value();
-  }
-  return Napi::Boolean::New(env, true);
+};
+
+static bool ParseElemCall(const Napi::CallbackInfo& info, const char* op, bool withValue, ElemCall* c) {
+  Napi::Env env = info.Env();
+  return ArgFd(info, 0, op, &c->fd) && ArgBytes(info, 1, op, "key", true, &c->key) &&
+         (!withValue || ArgBytes(info, 2, op, "value", false, &c->value)) && GetSizes(env, c->fd, op, &c->sizes) &&
+         CheckKey(env, op, "key", c->key, c->sizes, false, &c->k) &&
+         (!withValue || CheckValue(env, op, "value", c->value, c->sizes));
+}
+
+// true when the call succeeded, false for ENOENT (no such element), a thrown error otherwise.
+static Napi::Value FoundOrThrow(Napi::Env env, const char* op, int rc) {
+  if (rc == 0) return Napi::Boolean::New(env, true);
+  int e = errno;
+  if (e == ENOENT) return Napi::Boolean::New(env, false);
+  return ThrowErrno(env, op, e), Napi::Value();
+}
+
+Napi::Value MapLookup(const Napi::CallbackInfo& info) {
+  LogReset();
+  const char* op = "bpf_map_lookup_elem_flags";
+  ElemCall c;
+  uint64_t flags;
+  if (!ParseElemCall(info, op, true, &c) || !ArgFlags(info, 3, op, &flags)) return Napi::Value();
+  return FoundOrThrow(info.Env(), op, bpf_map_lookup_elem_flags(c.fd, c.k, c.value.data, flags));
 }
 
 Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
   LogReset();
   Napi::Env env = info.Env();
   const char* op = "bpf_map_update_elem";
-  int fd;
-  Bytes key, value;
+  ElemCall c;
   uint64_t flags;
-  MapSizes s;
-  void* k;
-  if (!ArgFd(info, 0, op, &fd) || !ArgBytes(info, 1, op, "key", true, &key) ||
-      !ArgBytes(info, 2, op, "value", false, &value) || !ArgFlags(info, 3, op, &flags) || !GetSizes(env, fd, op, &s) ||
-      !CheckKey(env, op, "key", key, s, false, &k) || !CheckValue(env, op, "value", value, s))
-    return Napi::Value();
-  if (bpf_map_update_elem(fd, k, value.data, flags) != 0) return ThrowErrno(env, op, errno), Napi::Value();
+  if (!ParseElemCall(info, op, true, &c) || !ArgFlags(info, 3, op, &flags)) return Napi::Value();
+  if (bpf_map_update_elem(c.fd, c.k, c.value.data, flags) != 0) return ThrowErrno(env, op, errno), Napi::Value();
   return env.Undefined();
 }
 
 Napi::Value MapDelete(const Napi::CallbackInfo& info) {
   LogReset();
-  Napi::Env env = info.Env();
   const char* op = "bpf_map_delete_elem";
-  int fd;
-  Bytes key;
-  MapSizes s;
-  void* k;
-  if (!ArgFd(info, 0, op, &fd) || !ArgBytes(info, 1, op, "key", true, &key) || !GetSizes(env, fd, op, &s) ||
-      !CheckKey(env, op, "key", key, s, false, &k))
-    return Napi::Value();
-  if (bpf_map_delete_elem(fd, k) != 0) {
-    int e = errno;
-    if (e == ENOENT) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, op, e), Napi::Value();
-  }
-  return Napi::Boolean::New(env, true);
+  ElemCall c;
+  if (!ParseElemCall(info, op, false, &c)) return Napi::Value();
+  return FoundOrThrow(info.Env(), op, bpf_map_delete_elem(c.fd, c.k));
 }
 
 Napi::Value MapLookupAndDelete(const Napi::CallbackInfo& info) {
   LogReset();
-  Napi::Env env = info.Env();
   const char* op = "bpf_map_lookup_and_delete_elem";
-  int fd;
-  Bytes key, value;
-  MapSizes s;
-  void* k;
-  if (!ArgFd(info, 0, op, &fd) || !ArgBytes(info, 1, op, "key", true, &key) ||
-      !ArgBytes(info, 2, op, "value", false, &value) || !GetSizes(env, fd, op, &s) ||
-      !CheckKey(env, op, "key", key, s, false, &k) || !CheckValue(env, op, "value", value, s))
-    return Napi::Value();
-  if (bpf_map_lookup_and_delete_elem(fd, k, value.data) != 0) {
-    int e = errno;
-    if (e == ENOENT) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, op, e), Napi::Value();
-  }
-  return Napi::Boolean::New(env, true);
+  ElemCall c;
+  if (!ParseElemCall(info, op, true, &c)) return Napi::Value();
+  return FoundOrThrow(info.Env(), op, bpf_map_lookup_and_delete_elem(c.fd, c.k, c.value.data));
 }
 
 Napi::Value MapGetNextKey(const Napi::CallbackInfo& info) {
@@ -231,12 +214,7 @@ Napi::Value MapGetNextKey(const Napi::CallbackInfo& info) {
     return ThrowInvalid(env, op, "nextKey Buffer is " + std::to_string(next.len) + " bytes, the map's key size is " +
                                      std::to_string(s.key)),
            Napi::Value();
-  if (bpf_map_get_next_key(fd, k, next.data) != 0) {
-    int e = errno;
-    if (e == ENOENT) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, op, e), Napi::Value();
-  }
-  return Napi::Boolean::New(env, true);
+  return FoundOrThrow(env, op, bpf_map_get_next_key(fd, k, next.data));
 }
 
 Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
