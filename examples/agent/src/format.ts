@@ -10,7 +10,7 @@ export interface Style {
 }
 
 /** Any event that may carry Kubernetes identity from @bpfkit/k8s. */
-type MaybeK8s = { k8s?: Record<string, any>; container?: Record<string, any> }
+type MaybeK8s = { k8s?: Record<string, any>; container?: Record<string, any>; peer?: { kind: string; ip: string; k8s?: Record<string, any> } }
 
 export class Formatter {
   constructor(private readonly style: Style) {}
@@ -27,6 +27,14 @@ export class Formatter {
     if (!k.pod?.name) return state && state !== 'host' ? this.paint(35, ` [k8s ${state}]`) : ''
     const w = k.workload ? `${k.workload.kind.toLowerCase()}/${k.workload.name}` : `pod/${k.pod.name}`
     return this.paint(35, ` [${k.namespace?.name ?? '?'}/${w} pod=${k.pod.name}${state && state !== 'complete' ? ` ${state}` : ''}]`)
+  }
+
+  /** " (service ns/name)" or " (pod ns/name)" for the other end of an enriched connection. */
+  peer(ev: MaybeK8s): string {
+    const p = ev.peer
+    if (!p || p.kind === 'external') return ''
+    const name = p.kind === 'service' ? p.k8s?.service?.name : p.k8s?.pod?.name
+    return this.paint(35, ` (${p.kind} ${p.k8s?.namespace?.name ?? '?'}/${name ?? '?'})`)
   }
 
   process(ev: ProcessEvent & MaybeK8s): string {
@@ -54,7 +62,7 @@ export class Formatter {
     const size = ev.response?.body ? ` ${ev.response.body.size} B` : ''
     const ms = ev.timings.duration_ns !== undefined ? ` ${(ev.timings.duration_ns / 1e6).toFixed(1)} ms` : ''
     const flags = `${ev.gap ? ' gap' : ''}${ev.incomplete ? ' incomplete' : ''}`
-    const url = `${ev.scheme}://${ev.authority ?? '?'}${ev.path ?? ''}`
+    const url = `${ev.scheme}://${ev.authority ?? '?'}${ev.path ?? ''}${this.peer(ev)}`
     return `${time} ${this.paint(34, 'http')} ${this.paint(1, ev.process.comm)}[${ev.process.pid}]${this.workload(ev)} HTTP/${ev.protocol} ${ev.method ?? '?'} ${url} → ${this.paint(ev.status && ev.status >= 400 ? 31 : 32, status)}${size}${ms}${flags}`
   }
 

@@ -65,7 +65,7 @@ let cri: CriContainerSource | undefined
 if (opt.k8s) {
   const socket = findCriSocket()
   cri = socket ? new CriContainerSource({ socketPath: socket }) : undefined
-  enricher = new K8sEnricher({ nodeName: process.env.NODE_NAME, cri })
+  enricher = new K8sEnricher({ nodeName: process.env.NODE_NAME, cri, peers: true })
   enricher.on('event', print)
   enricher.on('k8s.identity.resolved', print)
   if (!(await enricher.start())) warn('Kubernetes API not synced yet: events say identity "partial" until it is')

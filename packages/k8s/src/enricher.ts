@@ -437,6 +437,9 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
     this.#s.states[k8s.identity.state]++
     const out = { ...event, k8s } as Enriched<E>
     if (container) out.container = container
+    // Connection events (HTTP, LLM) carry the socket's 4-tuple: name who is at the other end.
+    const remote = this.#o.peers ? (event as { tuple?: { daddr?: unknown } }).tuple?.daddr : undefined
+    if (typeof remote === 'string' && remote) out.peer = this.peerFor(remote)
     return out
   }
 

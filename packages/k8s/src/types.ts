@@ -3,6 +3,8 @@
  * uses: objects are cached as plain JSON from the API server) and of the
  * identity fields it adds to events (OpenTelemetry k8s.* / container.* names).
  */
+import type { Peer } from './peers.js'
+
 export interface OwnerReference {
   apiVersion?: string
   kind: string
@@ -113,7 +115,12 @@ export interface ContainerFields {
 }
 
 /** An event after enrichment: the original fields plus `k8s` and (when known) `container`. */
-export type Enriched<E> = E & { k8s: K8sFields; container?: ContainerFields }
+/**
+ * An event with its identity. `peer` is set (with the `peers` option) on events that carry a
+ * socket 4-tuple (`tuple.daddr`, e.g. HTTP exchanges): the pod, Service or external address at
+ * the other end of the connection.
+ */
+export type Enriched<E> = E & { k8s: K8sFields; container?: ContainerFields; peer?: Peer }
 
 /** Follow-up emitted when an event that went out `pending` (or `partial`) can now be attributed. */
 export interface IdentityResolvedEvent {

@@ -296,6 +296,11 @@ describe('peers', () => {
     expect(e.peerFor('::ffff:10.96.0.20')).toEqual({ kind: 'service', ip: '10.96.0.20', k8s: { service: { name: 'db' }, namespace: { name: 'data' } } })
     expect(e.peerFor('192.168.1.10')).toEqual({ kind: 'external', ip: '192.168.1.10' })
     expect(e.peerFor('1.1.1.1').kind).toBe('external')
+    // an HTTP exchange from a local process to the Service's ClusterIP names the Service as its peer
+    const ex = await e.enrich({ type: 'http.exchange', process: { pid: process.pid }, tuple: { saddr: '10.1.0.3', sport: 40000, daddr: '10.96.0.20', dport: 5432 } })
+    expect(ex.peer).toEqual({ kind: 'service', ip: '10.96.0.20', k8s: { service: { name: 'db' }, namespace: { name: 'data' } } })
+    const ext = await e.enrich({ type: 'http.exchange', process: { pid: process.pid }, tuple: { saddr: '10.1.0.3', sport: 40001, daddr: '1.1.1.1', dport: 443 } })
+    expect(ext.peer).toEqual({ kind: 'external', ip: '1.1.1.1' })
     server.remove(PODS, 'data', 'db-0')
     await until(() => e.peerFor('10.1.0.7').kind === 'external', 2000, 'pod delete')
   })
