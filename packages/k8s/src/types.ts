@@ -114,9 +114,8 @@ export interface ContainerFields {
   image?: { name: string; tags?: string[] }
 }
 
-/** An event after enrichment: the original fields plus `k8s` and (when known) `container`. */
 /**
- * An event with its identity. `peer` is set (with the `peers` option) on events that carry a
+ * An event after enrichment: the original fields plus `k8s` and (when known) `container`. `peer` is set (with the `peers` option) on events that carry a
  * socket 4-tuple (`tuple.daddr`, e.g. HTTP exchanges): the pod, Service or external address at
  * the other end of the connection.
  */

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { K8sEnricher } from '../src/index.js'
 import { TestApiServer, containerId, memoryLogger, podObject, until } from './apiserver.js'
+import { assertValidEvent } from '../../core/test/schema.js'
 
 /** Why this test cannot run here, or null. */
 async function unavailable(): Promise<string | null> {
@@ -127,6 +128,7 @@ describeRoot('enricher on the real kernel (cgroup2 + ProcessSensor)', () => {
       deployment: { name: 'checkout' },
     })
     expect(ev.container).toEqual({ id: idA, runtime: 'containerd', image: { name: 'ghcr.io/shop/checkout', tags: ['2.0'] } })
+    assertValidEvent(ev) // the enriched event still matches docs/schema/events.schema.json, k8s and container included
     const exit = await until(() => out.find((e) => e.type === 'process.exit' && e.process.pid === pid), 5000, 'exit event')
     expect(exit.k8s.pod.name).toBe('checkout-6f7d9b-abcde')
   })
