@@ -20,7 +20,7 @@ import { buildPeers, median, parseKv, round } from '../common.js'
 
 const args = process.argv.slice(2)
 const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 2_000_000)
-const RUNS = 5
+const RUNS = 7
 const peers = buildPeers()
 const producerObj = join(peers, 'producer.bpf.o')
 
@@ -79,6 +79,43 @@ function timeDrain(mode: 'raw' | 'decoded'): number {
   return dt / n
 }
 
+/**
+ * The cost of the decoding itself, with no ring and no SDK: the same codec and
+ * the same kind of listener over N records laid out in a plain ArrayBuffer
+ * (realistic values: seq counting up, ts a monotonic ns timestamp), in
+ * batches like the ring's. What 'decoded' costs above 'raw' should be close
+ * to this: object creation in V8, not the SDK.
+ */
+function jsDecodeFloor(): number {
+  const per = 4 << 20
+  const count = Math.floor(per / 72)
+  const buf = new ArrayBuffer(per)
+  const view = new DataView(buf)
+  const offsets = new Uint32Array(count * 2)
+  const ts0 = process.hrtime.bigint()
+  for (let i = 0; i < count; i++) {
+    const o = i * 72
+    offsets[2 * i] = o
+    offsets[2 * i + 1] = 64
+    view.setBigUint64(o + 8, ts0 + BigInt(i * 40), true)
+    view.setUint32(o + 16, process.pid, true)
+  }
+  let check = 0
+  let n = 0
+  const listener = (r: Rec) => {
+    check ^= r.seq
+    n++
+  }
+  const t0 = process.hrtime.bigint()
+  for (let done = 0; done < N; done += count) {
+    for (let i = 0; i < count; i++) view.setUint32(offsets[2 * i]!, done + i, true)
+    for (let i = 0; i < count; i++) listener(recCodec.decode(view, offsets[2 * i]!))
+  }
+  const dt = Number(process.hrtime.bigint() - t0)
+  void check
+  return dt / n
+}
+
 function cDrain(): number {
   const out = execFileSync(join(peers, 'drain-c'), [String(N)], { env: { ...process.env, PRODUCER_OBJ: producerObj }, encoding: 'utf8' })
   return Number(parseKv(out).ns_per_event)
@@ -120,10 +157,12 @@ if (args.includes('--live')) {
   const raw: number[] = []
   const decoded: number[] = []
   const c: number[] = []
+  const floor: number[] = []
   for (let r = 0; r < RUNS; r++) {
     c.push(cDrain())
     raw.push(timeDrain('raw'))
     decoded.push(timeDrain('decoded'))
+    floor.push(jsDecodeFloor())
   }
   const res = {
     sdk_raw_ns: round(median(raw)),
@@ -131,10 +170,12 @@ if (args.includes('--live')) {
     c_ns: round(median(c)),
     raw_ratio: 0,
     decoded_ratio: 0,
+    js_decode_floor_ns: round(median(floor)),
   }
   res.raw_ratio = round(res.sdk_raw_ns / res.c_ns)
   res.decoded_ratio = round(res.sdk_decoded_ns / res.c_ns)
   console.log(`runs: raw ${raw.map((x) => round(x)).join(" ")} decoded ${decoded.map((x) => round(x)).join(" ")} c ${c.join(" ")}`)
   console.log(`drain ${N} x 64 B records, median of ${RUNS}: raw ${res.sdk_raw_ns} ns/event, decoded ${res.sdk_decoded_ns} ns/event, libbpf C ${res.c_ns} ns/event`)
+  console.log(`decoding alone (same codec and listener over a plain ArrayBuffer, no ring): ${res.js_decode_floor_ns} ns/event (${process.version})`)
   console.log(JSON.stringify(res))
 }
