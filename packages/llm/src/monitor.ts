@@ -67,6 +67,13 @@ export interface LlmMonitorOptions {
   workloadOf?: (ev: { process?: unknown; k8s?: unknown }) => string
   /** distinct workloads kept in summary() (default 10 000); more are counted in stats.summaryOverflow */
   maxWorkloads?: number
+  /**
+   * which ends of a connection to report, by the capturing process's role on it (HTTP events' `side`).
+   * Default ['client']: an LLM server or proxy on the same node (Ollama, vLLM, LiteLLM) also sees every
+   * call it answers, and reporting both ends would count each call twice. Events without `side`
+   * (captures made before the field existed) count as client side.
+   */
+  sides?: ('client' | 'server')[]
 }
 
 /** Counters; a snapshot is returned by `stats()`. */
@@ -102,6 +109,8 @@ export interface LlmMonitorStats {
   open: number
   /** exchanges not added to summary() because maxWorkloads was reached */
   summaryOverflow: number
+  /** LLM calls not reported because the capturing process was on a side not in `sides` (by default: server side) */
+  sideSkipped: number
 }
 
 /** Usage and cost of one workload, from summary(). */
@@ -189,6 +198,7 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
   private readonly scannerTimeoutMs: number
   private readonly workloadKey: (ev: { process?: unknown; k8s?: unknown }) => string
   private readonly maxWorkloads: number
+  private readonly sides: ReadonlySet<string>
   private readonly open = new Map<string, OpenExchange>()
   private readonly inflight = new Set<Promise<void>>()
   /** ids emitted early (evicted): their late http.exchange is ignored rather than emitted twice */
@@ -209,6 +219,7 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     evicted: 0,
     internalErrors: 0,
     summaryOverflow: 0,
+    sideSkipped: 0,
   }
   private readonly byProvider: Record<string, number> = {}
 
@@ -226,6 +237,9 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     this.scannerTimeoutMs = options.scannerTimeoutMs ?? 10_000
     this.workloadKey = options.workloadOf ?? workloadOf
     this.maxWorkloads = options.maxWorkloads ?? 10_000
+    const sides = options.sides ?? ['client']
+    for (const side of sides) if (side !== 'client' && side !== 'server') throw new TypeError(`LlmMonitor: sides must list 'client' and/or 'server', got '${String(side)}'`)
+    this.sides = new Set(sides)
   }
 
   /** Subscribes to a live HttpPipeline (or a CaptureReplay). Returns a function that unsubscribes. */
@@ -246,6 +260,12 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
   /** Feeds one HTTP pipeline event (live or replayed). Other event types are ignored. Never throws. */
   push(ev: l7.HttpPipelineEvent | { type: string }): void {
     try {
+      // the other end of a call captured on this node (e.g. a local LLM server): reported by its client
+      if (typeof ev.type === 'string' && ev.type.startsWith('http.') && !this.sides.has((ev as { side?: string }).side ?? 'client')) {
+        this.counters.httpEvents++
+        if (ev.type === 'http.exchange') this.countSkippedSide(ev as HttpExchangeEvent)
+        return
+      }
       switch (ev.type) {
         case 'http.request':
           this.counters.httpEvents++
@@ -287,6 +307,14 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     return [...this.workloads.values()]
       .map((w) => ({ ...w, providers: { ...w.providers }, models: { ...w.models } }))
       .sort((a, b) => b.exchanges - a.exchanges || a.workload.localeCompare(b.workload))
+  }
+
+  /** Counts an exchange of an excluded side when it is an LLM call (recognisers only: nothing is parsed or scanned). */
+  private countSkippedSide(ev: HttpExchangeEvent): void {
+    const req = ev.request
+    if (!req) return
+    const input = recogniserInput({ ...req, ...(req.path === undefined && ev.path !== undefined ? { path: ev.path } : {}) })
+    if (this.recognise(input, ev.id)) this.counters.sideSkipped++
   }
 
   // ---- request ----
@@ -493,8 +521,8 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     x.lastTime = ev.time
     // events before this one were lost (capture gap): the completion has a hole
     if (ev.after_gap) x.builder.truncated = true
-    if ((ev.format as string) === 'eventstream') {
-      // binary AWS eventstream frames, base64 in `data`, once core emits them as stream events (see docs/llm.md)
+    if (ev.format === 'eventstream') {
+      // one whole AWS eventstream frame (Bedrock), base64 in `data`: decoded as it arrives
       x.eventStream ??= this.eventStreamDecoder(x, () => x.lastTime)
       x.eventStream.push(Buffer.from(ev.data, 'base64'))
       return
@@ -502,7 +530,7 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     this.applyStreamData(x, ev.data, ev.event, ev.time)
   }
 
-  /** One SSE/NDJSON event's data: JSON-parse it and hand it to the provider. */
+  /** One SSE/NDJSON event's data or JSON-array element: JSON-parse it and hand it to the provider. */
   private applyStreamData(x: OpenExchange, data: string, event: string | undefined, time: string): void {
     const trimmed = data.trim()
     if (trimmed === '' || trimmed === '[DONE]') return
@@ -544,11 +572,24 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     }
     if (x.closed) return
     x.lastTime = ev.time
+    if (x.liveStream && ev.stream_events_dropped) this.streamEventsDropped(x, ev)
     if (x.eventStream) this.endEventStream(x, x.eventStream, ev.response?.body?.truncated === true || ev.incomplete, ev.time)
     const body = ev.response?.body
     // a streamed response whose stream events were not seen (replay of exchanges only, attached mid-stream): rebuild from the body
     if (body && !x.liveStream) this.applyBody(x, ev, body)
     this.finish(x, ev)
+  }
+
+  /** The pipeline dropped stream events of this response (over its size cap, broken frames): the completion has a hole. */
+  private streamEventsDropped(x: OpenExchange, ev: HttpExchangeEvent): void {
+    const n = ev.stream_events_dropped!
+    x.builder.truncated = true
+    if (x.eventStream) {
+      this.counters.eventstreamErrors++
+      this.parseError(`eventstream: ${n} frame(s) dropped by the HTTP pipeline (bad CRC, bytes that are not frames, or over its size cap)`, x.id, x.match.provider, ev.time)
+    } else {
+      this.parseError(`${n} stream event(s) dropped by the HTTP pipeline (over its size cap or cut off)`, x.id, x.match.provider, ev.time)
+    }
   }
 
   private applyBody(x: OpenExchange, ev: HttpExchangeEvent, body: HttpBody): void {
@@ -558,7 +599,8 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
       this.applyEventStream(x, bytes(), body.truncated, ev.time)
       return
     }
-    const kind = l7.streamingKind(ct)
+    // the path tells a streamed JSON array (Gemini :streamGenerateContent) from one JSON document
+    const kind = l7.streamingKind(ct, ev.path ?? ev.request?.path)
     if (kind) {
       const parser = new l7.StreamingBodyParser(kind, (e) => this.applyStreamData(x, e.data, e.event, ev.time), { maxEventBytes: this.limits.maxCompletionChars + MiB })
       parser.push(bytes())

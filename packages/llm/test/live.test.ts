@@ -1,11 +1,11 @@
 // Live end to end on the real kernel: the official `openai` and
-// `@anthropic-ai/sdk` clients (streaming and not, with tool use) and curl
-// (Gemini alt=sse, Bedrock eventstream) talk HTTPS to a local mock server
+// `@anthropic-ai/sdk` clients (streaming and not, with tool use; each on a
+// fresh connection, no warm-up) and curl (Gemini alt=sse and JSON array,
+// Bedrock eventstream) talk HTTPS to a local mock server
 // answering in each provider's wire format; the TLS sensor captures the
 // plaintext, HttpPipeline rebuilds HTTP, LlmMonitor rebuilds the LLM calls.
 // The rebuilt completion, tool calls and usage must equal what the client
-// itself received. (Ollama is plain HTTP: it needs the plain-socket sensor,
-// not covered here.)
+// itself received. (Ollama is plain HTTP: see live-ollama.test.ts.)
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -37,6 +37,8 @@ describeBpf('LLM calls captured live over TLS', () => {
   const findings: LlmFindingEvent[] = []
   const httpSeen: { process: { pid: number }; path?: string; status?: number; request?: unknown }[] = []
   const recordPids = new Map<number, number>()
+  /** exchange id → format of its http.stream_event events */
+  const streamFormats = new Map<string, string>()
   // a scanner that flags the word "Paris" as the completion streams: proves scanning happens on live traffic
   const watch: Scanner = {
     name: 'watch',
@@ -77,6 +79,7 @@ describeBpf('LLM calls captured live over TLS', () => {
     monitor.on('llm.diagnostic', (d) => console.warn('[llm diagnostic]', d))
     sensor = new TlsSensor({ holdNewExecutables: true, holdAgentDescendants: true, holdOnlyDescendantsOf: process.pid })
     pipeline.on('http.exchange', (e) => httpSeen.push(e))
+    pipeline.on('http.stream_event', (e) => streamFormats.set(e.id, e.format))
     sensor.on('record', (r) => {
       recordPids.set(r.pid, (recordPids.get(r.pid) ?? 0) + 1)
       pipeline.push(r)
@@ -97,7 +100,8 @@ describeBpf('LLM calls captured live over TLS', () => {
     let err = ''
     child.stdout!.on('data', (d) => (out += d))
     child.stderr!.on('data', (d) => (err += d))
-    const code = await new Promise<number | null>((r) => child.on('exit', r))
+    // 'close', not 'exit': stdout may still hold data when the process has exited
+    const code = await new Promise<number | null>((r) => child.on('close', r))
     expect(code, `${cmd} ${args.join(' ')} failed: ${err}`).toBe(0)
     for (let i = 0; i < 40; i++) {
       sensor.flush()
@@ -134,9 +138,7 @@ describeBpf('LLM calls captured live over TLS', () => {
     })
   }
 
-  // Ollama speaks plain HTTP (port 11434): the TLS sensor cannot see it; it needs the plain-socket
-  // sensor being built in core. Its parsers are covered by the replay fixtures (ollama-*.ndjson).
-  it.todo('Ollama /api/chat NDJSON over plain HTTP (needs the plain-socket sensor)')
+  // Ollama speaks plain HTTP: live-ollama.test.ts captures it with the plain-socket sensor.
 
   it('curl → Gemini streamGenerateContent?alt=sse', async (ctx) => {
     if (!curl) return ctx.skip()
@@ -149,6 +151,19 @@ describeBpf('LLM calls captured live over TLS', () => {
     expect(ev.messages).toEqual([{ role: 'user', content: 'Météo à Paris ?' }])
     expect(ev.usage).toMatchObject({ input_tokens: 12, output_tokens: Math.ceil([...TEXT].length / 4), estimated: false })
     expect(ev.latency.time_to_first_token_ms).toBeGreaterThan(0)
+  })
+
+  it('curl → Gemini streamGenerateContent (JSON array streamed element by element)', async (ctx) => {
+    if (!curl) return ctx.skip()
+    const body = join(dir, 'gemini-array.json')
+    writeFileSync(body, JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Météo à Paris ?' }] }] }))
+    const { out, ev } = await run(curl, ['-sSN', '--http1.1', '--cacert', join(dir, 'cert.pem'), '-H', 'content-type: application/json', '-H', 'x-goog-api-key: NOTAREALKEY',
+      '--data-binary', `@${body}`, `https://127.0.0.1:${port}/v1beta/models/gemini-2.5-flash:streamGenerateContent`])
+    expect(out.startsWith('[{')).toBe(true)
+    expect(ev).toMatchObject({ provider: 'gemini', model: 'gemini-2.5-flash', stream: true, completion: { text: TEXT, finish_reason: 'STOP' } })
+    // the elements reached the monitor as http.stream_event while the response was open
+    expect(streamFormats.get(ev.id)).toBe('json-array')
+    expect(findings.filter((f) => f.exchange_id === ev.id).map((f) => f.finding.kind)).toEqual(['city'])
   })
 
   it('curl → Bedrock ConverseStream (binary eventstream)', async (ctx) => {
@@ -166,5 +181,7 @@ describeBpf('LLM calls captured live over TLS', () => {
       usage: { input_tokens: 40, output_tokens: 30, total_tokens: 70, estimated: false },
       cost: { price_key: 'claude-3-haiku' },
     })
+    expect(streamFormats.get(ev.id)).toBe('eventstream')
+    expect(findings.filter((f) => f.exchange_id === ev.id).map((f) => f.finding.kind)).toEqual(['city'])
   })
 })

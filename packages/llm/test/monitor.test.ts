@@ -97,6 +97,48 @@ function needleScanner(name: string, needle: string, kind = 'test_key'): Scanner
 }
 
 describe('LlmMonitor', () => {
+  for (const name of ['bedrock-converse-stream', 'bedrock-invoke-stream', 'gemini-json-array-stream']) {
+    it(`${name}: scanned frame by frame / element by element from http.stream_event, before the exchange ends`, () => {
+      const s = scenario(name)
+      const scanner = needleScanner('watch', 'Paris')
+      const h = harness({ scanners: [scanner] })
+      h.feed(recsOf(s.request, s.response, 'fine'))
+      expect(h.exchanges).toHaveLength(1)
+      expect(h.exchanges[0]!.completion.text).toBe(s.expect.text)
+      expect(scanner.pushes).toEqual(deltas(s.expect.text))
+      // the completion's finding was raised while the response was still streaming
+      expect(h.findings.map((f) => f.phase)).toEqual(['request', 'response'])
+      expect(h.order.lastIndexOf('finding')).toBeLessThan(h.order.indexOf('http.exchange'))
+      expect(h.diagnostics).toEqual([])
+    })
+  }
+
+  it('reports only the client side by default: the server end of the same call is counted, not reported twice', () => {
+    const s = scenario('ollama-chat-ndjson')
+    const client = recsOf(s.request, s.response, 'natural', 'python3')
+    // the Ollama server captured on the same node sees the same bytes the other way round
+    const server = recsOf(s.request, s.response, 'natural', 'ollama').map((r) => ({ ...r, direction: r.direction === 'egress' ? ('ingress' as const) : ('egress' as const) }))
+    const h = harness()
+    h.feed([...client, ...server])
+    expect(h.exchanges.map((e) => e.process.comm)).toEqual(['python3'])
+    expect(h.monitor.stats().sideSkipped).toBe(1)
+    const both = harness({ scanners: [], sides: ['client', 'server'] })
+    both.feed([...client, ...server])
+    expect(both.exchanges.map((e) => e.process.comm).sort()).toEqual(['ollama', 'python3'])
+    expect(both.monitor.stats().sideSkipped).toBe(0)
+    const serverOnly = harness({ scanners: [], sides: ['server'] })
+    serverOnly.feed([...client, ...server])
+    expect(serverOnly.exchanges.map((e) => e.process.comm)).toEqual(['ollama'])
+  })
+
+  it('events without a side (captures from before the field) count as client side', () => {
+    const s = scenario('openai-chat-json-gzip')
+    const h = harness()
+    h.feed(recsOf(s.request, s.response), { side: undefined })
+    expect(h.exchanges).toHaveLength(1)
+    expect(() => new LlmMonitor({ sides: ['both' as never] })).toThrow(TypeError)
+  })
+
   it('feeds scanners the completion chunk by chunk and raises findings before the stream ends', () => {
     const s = scenario('openai-chat-stream')
     const scanner = needleScanner('watch', 'Paris')
@@ -333,8 +375,12 @@ describe('LlmMonitor on hostile input', () => {
     const req = httpRequest('POST', 'bedrock-runtime.us-east-1.amazonaws.com', '/model/amazon.nova-pro-v1%3A0/converse-stream', [['Content-Type', 'application/json']], JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hi' }] }] }))
     const h = harness()
     h.feed(recsOf(req, httpResponse(200, [['Content-Type', 'application/vnd.amazon.eventstream']], [good[0]!, bad, eventFrame('messageStop', { stopReason: 'end_turn' })], { chunked: true })))
+    // the HTTP pipeline drops the frame whose CRC fails (and says so on the exchange); the frames around it still count
     expect(h.exchanges[0]!.completion.text).toBe('Hello')
-    expect(h.diagnostics.map((d) => d.code)).toEqual(['parse_error'])
+    expect(h.exchanges[0]!.completion.finish_reason).toBe('end_turn')
+    expect(h.exchanges[0]!.truncated).toBe(true)
+    expect(h.diagnostics.map((d) => d.code)).toEqual(['parse_error', 'truncated'])
+    expect(h.diagnostics[0]!.message).toContain('1 frame(s) dropped')
     expect(h.monitor.stats().eventstreamErrors).toBe(1)
   })
 

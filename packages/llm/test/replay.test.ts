@@ -110,6 +110,30 @@ describe('replay of capture fixtures', () => {
     expect(cut).toBeGreaterThan(0)
   })
 
+  it('Bedrock eventstream and Gemini JSON-array fixtures arrive as http.stream_event frames/elements and are applied from them', async () => {
+    const cases = [
+      ['bedrock-converse-stream', 'eventstream'],
+      ['bedrock-invoke-stream', 'eventstream'],
+      ['gemini-json-array-stream', 'json-array'],
+    ] as const
+    for (const [name, format] of cases) {
+      const monitor = new LlmMonitor({ scanners: [] })
+      const r = replayCapture(join(fixtures, `${name}.ndjson`))
+      const seen: { format: string; before: number }[] = []
+      let exchanges = 0
+      r.on('http.stream_event', (e) => seen.push({ format: e.format, before: exchanges }))
+      r.on('http.exchange', () => exchanges++)
+      monitor.attach(r)
+      await r.run()
+      await monitor.end()
+      expect(seen.length).toBeGreaterThanOrEqual(2 * 10)
+      expect(new Set(seen.map((e) => e.format))).toEqual(new Set([format]))
+      // half of them (the first copy) came before the first exchange ended: they were live, not rebuilt from the body
+      expect(seen.filter((e) => e.before === 0)).toHaveLength(seen.length / 2)
+      expect(monitor.stats().streamEvents).toBe(seen.length)
+    }
+  })
+
   it('time to first token of a stream is the first content event minus the end of the request', async () => {
     const { exchanges } = await replay(join(fixtures, 'openai-chat-stream.ndjson'))
     // natural split: head at +100 ms, the role-only chunk at +105 ms, the first text at +110 ms

@@ -8,7 +8,7 @@
 import { isUtf8 } from 'node:buffer'
 import zlib from 'node:zlib'
 import type { ByteBudget } from './stream.js'
-import { type StreamingEvent, StreamingBodyParser, streamingKind } from './streaming.js'
+import { type StreamingEvent, StreamingBodyParser, type StreamingKind } from './streaming.js'
 
 /** A body as events carry it (JSON-serialisable). */
 export interface HttpBody {
@@ -49,6 +49,14 @@ export interface BodyOptions {
   counters: BodyCounters
 }
 
+/** How a streaming body's events are delivered. */
+export interface BodyStreamOptions {
+  kind: StreamingKind
+  onEvent: (ev: StreamingEvent) => void
+  /** a streaming event was dropped (too long, garbage, cut off) */
+  onDrop?: (reason: string) => void
+}
+
 const ENCODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'br'])
 
 /** Parses Content-Encoding into the list of codings to undo (outermost last). undefined: identity. */
@@ -83,16 +91,20 @@ export class BodyCollector {
     private readonly o: BodyOptions,
     private readonly contentType: string | undefined,
     contentEncoding: string | undefined,
-    private readonly onStreamEvent?: (ev: StreamingEvent) => void,
+    private readonly streaming?: BodyStreamOptions,
   ) {
     this.codings = contentCodings(contentEncoding)
     this.contentEncoding = contentEncoding
-    const kind = onStreamEvent ? streamingKind(contentType) : undefined
     // encoded streams are parsed after decoding, at the end (no synchronous incremental inflate in node:zlib)
-    this.deferredStream = kind !== undefined && this.codings !== undefined
-    if (kind && !this.codings) {
-      this.stream = new StreamingBodyParser(kind, onStreamEvent!, { maxEventBytes: o.maxBodyBytes })
-    }
+    this.deferredStream = streaming !== undefined && this.codings !== undefined
+    if (streaming && !this.codings) this.stream = this.newStreamParser(streaming)
+  }
+
+  private newStreamParser(s: BodyStreamOptions): StreamingBodyParser {
+    return new StreamingBodyParser(s.kind, s.onEvent, {
+      maxEventBytes: this.o.maxBodyBytes,
+      ...(s.onDrop ? { onDrop: s.onDrop } : {}),
+    })
   }
 
   private readonly contentEncoding: string | undefined
@@ -170,9 +182,8 @@ export class BodyCollector {
         body.decoded = true
         if (d.truncated) truncated = true
         else if (!truncated) body.decoded_size = d.out.length
-        if (this.deferredStream && this.onStreamEvent) {
-          const kind = streamingKind(this.contentType)!
-          const p = new StreamingBodyParser(kind, this.onStreamEvent, { maxEventBytes: this.o.maxBodyBytes })
+        if (this.deferredStream && this.streaming) {
+          const p = this.newStreamParser(this.streaming)
           p.push(content)
           if (!truncated) p.end()
           this.o.counters.streamEventsDropped += p.dropped

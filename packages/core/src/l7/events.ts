@@ -77,6 +77,11 @@ export interface HttpEventBase {
   /** exchange id: `${conn}#${generation}:${n}` (HTTP/1, n-th exchange) or `${conn}#${generation}:s${streamId}` (HTTP/2) */
   id: string
   conn: string
+  /**
+   * the capturing process's role on the connection: 'client' when it sent the requests,
+   * 'server' when it received them (so an exchange seen by both ends on one node can be told apart)
+   */
+  side: 'client' | 'server'
   protocol: HttpProtocol
   /** HTTP/2 stream id */
   stream_id?: number
@@ -121,15 +126,21 @@ export interface HttpExchangeEvent extends HttpEventBase {
   reset?: HttpReset
   /** events emitted for streaming bodies of this exchange */
   stream_events?: number
+  /** streaming events dropped (over the size cap, garbage between eventstream frames, cut off at the end); each also had an l7.diagnostic */
+  stream_events_dropped?: number
 }
 
-/** One event of a streaming body (SSE or NDJSON), emitted as soon as it is complete. */
+/** One event of a streaming body (SSE, NDJSON, AWS event stream frame, JSON array element), emitted as soon as it is complete. */
 export interface HttpStreamEvent extends HttpEventBase {
   type: 'http.stream_event'
   direction: 'request' | 'response'
-  format: 'sse' | 'ndjson'
+  format: 'sse' | 'ndjson' | 'eventstream' | 'json-array'
   /** 0-based index within the exchange */
   index: number
+  /**
+   * sse: the data field; ndjson: the line; eventstream: the whole frame in base64 (decode with
+   * @smithy/eventstream-codec); json-array: the element's JSON text
+   */
   data: string
   /** SSE event type */
   event?: string
@@ -143,7 +154,7 @@ export interface HttpStreamEvent extends HttpEventBase {
 export interface L7DiagnosticEvent {
   type: 'l7.diagnostic'
   level: 'warn' | 'error'
-  /** 'internal_error' (a parser bug, counted in stats.parseErrors), 'protocol_error', 'unknown_protocol', 'connection_dropped', 'budget_exceeded' */
+  /** 'internal_error' (a parser bug, counted in stats.parseErrors), 'protocol_error', 'unknown_protocol', 'connection_dropped', 'budget_exceeded', 'stream_event_dropped' */
   code: string
   message: string
   conn?: string

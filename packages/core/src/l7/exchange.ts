@@ -4,7 +4,7 @@
  * once (request when it ends, response when it ends, the joined exchange
  * when both are over). Redaction happens here, when events are built.
  */
-import { type BodyCounters, BodyCollector } from './body.js'
+import { type BodyCounters, BodyCollector, type BodyStreamOptions } from './body.js'
 import type {
   HttpExchangeEvent,
   HttpHeaders,
@@ -19,7 +19,7 @@ import type {
 } from './events.js'
 import type { ChunkMeta, Direction } from './record.js'
 import type { ByteBudget } from './stream.js'
-import { streamingKind } from './streaming.js'
+import { type StreamingEvent, streamingKind } from './streaming.js'
 
 /** Header names whose values are redacted by default. */
 export const DEFAULT_REDACTED_HEADERS: readonly string[] = [
@@ -44,6 +44,8 @@ export interface ResolvedL7Options {
   maxPendingRequests: number
   maxStreams: number
   defaultClientDirection: Direction
+  /** request paths whose application/json responses stream as JSON arrays (false: none) */
+  jsonArrayPaths: RegExp | false
 }
 
 /** Counters the parsers update (a subset of the pipeline stats). */
@@ -66,6 +68,8 @@ export interface ConnContext {
   readonly counters: L7Counters
   /** metadata of the chunk being processed */
   now: ChunkMeta
+  /** the capturing process's role on this connection: it sends the requests ('client') or answers them ('server') */
+  readonly side: 'client' | 'server'
   emit(ev: HttpPipelineEvent): void
   diag(level: L7DiagnosticEvent['level'], code: string, message: string): void
 }
@@ -116,30 +120,37 @@ export class MessageState {
   openBody(ctx: ConnContext, x: ExchangeState, protocol: HttpProtocol): BodyCollector {
     const ct = headerValue(this.headers, 'content-type')
     const ce = headerValue(this.headers, 'content-encoding')
-    const kind = streamingKind(ct)
+    // a JSON-array stream is a response property that only the request path reveals
+    const kind = streamingKind(ct, this.kind === 'response' ? x.req?.path : undefined, ctx.opts.jsonArrayPaths)
     const direction = this.kind
-    const onEvent = kind
-      ? (ev: { data: string; event?: string; id?: string; after_gap?: boolean }) => {
-          ctx.counters.streamEvents++
-          const m = ctx.now
-          ctx.emit({
-            type: 'http.stream_event',
-            ...eventBase(ctx, x, protocol, m),
-            direction,
-            format: kind,
-            index: x.streamEvents++,
-            data: ev.data,
-            ...(ev.event !== undefined ? { event: ev.event } : {}),
-            ...(ev.id !== undefined ? { sse_id: ev.id } : {}),
-            ...(ev.after_gap ? { after_gap: true } : {}),
-          })
+    const stream: BodyStreamOptions | undefined = kind
+      ? {
+          kind,
+          onEvent: (ev: StreamingEvent) => {
+            ctx.counters.streamEvents++
+            ctx.emit({
+              type: 'http.stream_event',
+              ...eventBase(ctx, x, protocol, ctx.now),
+              direction,
+              format: kind,
+              index: x.streamEvents++,
+              data: ev.data,
+              ...(ev.event !== undefined ? { event: ev.event } : {}),
+              ...(ev.id !== undefined ? { sse_id: ev.id } : {}),
+              ...(ev.after_gap ? { after_gap: true } : {}),
+            })
+          },
+          onDrop: (reason: string) => {
+            x.streamEventsDropped++
+            ctx.diag('warn', 'stream_event_dropped', `${direction} ${kind} body of ${x.id}: ${reason}`)
+          },
         }
       : undefined
     this.body = new BodyCollector(
       { maxBodyBytes: ctx.opts.maxBodyBytes, budget: ctx.budget, counters: ctx.counters },
       ct,
       ce,
-      onEvent,
+      stream,
     )
     return this.body
   }
@@ -196,6 +207,8 @@ export class ExchangeState {
   responseLost = false
   reset: HttpReset | undefined
   streamEvents = 0
+  /** streaming events dropped (too long, garbage, cut off) */
+  streamEventsDropped = 0
   /** HTTP version of this exchange (HTTP/1 connections can mix 1.0 and 1.1) */
   protocol: HttpProtocol = '1.1'
   /** 1xx responses seen before the final one */
@@ -287,6 +300,7 @@ export class ExchangeState {
       gap: this.requestLost || (this.responseLost && !res) || (req?.gap ?? false) || (res?.gap ?? false),
       ...(this.reset ? { reset: this.reset } : {}),
       ...(this.streamEvents ? { stream_events: this.streamEvents } : {}),
+      ...(this.streamEventsDropped ? { stream_events_dropped: this.streamEventsDropped } : {}),
     }
     ctx.emit(ev)
   }
@@ -334,6 +348,7 @@ export function eventBase(ctx: ConnContext, x: ExchangeState, protocol: HttpProt
     ktime: m.ktime.toString(),
     id: x.id,
     conn: ctx.conn,
+    side: ctx.side,
     protocol,
     ...(x.streamId !== undefined ? { stream_id: x.streamId } : {}),
     process: { pid: id.pid, tid: id.tid, comm: id.comm },

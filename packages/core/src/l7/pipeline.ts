@@ -14,6 +14,7 @@ import { type ConnContext, DEFAULT_REDACTED_HEADERS, type L7Counters, type Resol
 import { Http1Connection } from './http1.js'
 import { Http2Connection } from './http2.js'
 import { type CaptureRecord, type ChunkMeta, type Direction, otherDirection, recordMeta, validateRecord } from './record.js'
+import { DEFAULT_JSON_ARRAY_PATHS } from './streaming.js'
 import { ByteBudget, emptyStreamStats, StreamAssembler, type StreamItem, type StreamStats } from './stream.js'
 
 export interface HttpPipelineOptions {
@@ -47,6 +48,11 @@ export interface HttpPipelineOptions {
   defaultClientDirection?: Direction
   /** internal errors on one connection before it is dropped (default 3) */
   maxErrorsPerConnection?: number
+  /**
+   * request paths whose `application/json` responses are JSON arrays streamed element by element
+   * ('json-array' stream events); default DEFAULT_JSON_ARRAY_PATHS (Gemini `:streamGenerateContent`); false: none
+   */
+  jsonArrayPaths?: RegExp | false
 }
 
 /** Counters; a snapshot is returned by `stats`. */
@@ -75,7 +81,7 @@ export interface HttpPipelineStats extends StreamStats, L7Counters {
 
 const MiB = 1024 * 1024
 
-function resolve(o: HttpPipelineOptions): Required<Omit<HttpPipelineOptions, 'redact'>> & { l7: ResolvedL7Options } {
+function resolve(o: HttpPipelineOptions): Required<Omit<HttpPipelineOptions, 'redact' | 'jsonArrayPaths'>> & { l7: ResolvedL7Options } {
   const pos = (name: string, v: number | undefined, d: number, min = 1): number => {
     const x = v ?? d
     if (!Number.isFinite(x) || x < min) throw new InvalidArgumentError(`${name} must be a number >= ${min}`)
@@ -87,6 +93,10 @@ function resolve(o: HttpPipelineOptions): Required<Omit<HttpPipelineOptions, 're
   if (!Array.isArray(redact)) throw new InvalidArgumentError('redact must be a boolean or a list of header names')
   const dcd = o.defaultClientDirection ?? 'egress'
   if (dcd !== 'egress' && dcd !== 'ingress') throw new InvalidArgumentError("defaultClientDirection must be 'egress' or 'ingress'")
+  const jap = o.jsonArrayPaths ?? DEFAULT_JSON_ARRAY_PATHS
+  if (jap !== false && !(jap instanceof RegExp)) throw new InvalidArgumentError('jsonArrayPaths must be a RegExp or false')
+  // a global/sticky RegExp keeps state between test() calls: use a stateless copy
+  const jsonArrayPaths = jap === false || !/[gy]/.test(jap.flags) ? jap : new RegExp(jap.source, jap.flags.replace(/[gy]/g, ''))
   const r = {
     scheme: o.scheme ?? 'https',
     maxBodyBytes: pos('maxBodyBytes', o.maxBodyBytes, MiB, 0),
@@ -115,6 +125,7 @@ function resolve(o: HttpPipelineOptions): Required<Omit<HttpPipelineOptions, 're
       maxPendingRequests: r.maxPendingRequests,
       maxStreams: r.maxStreams,
       defaultClientDirection: dcd,
+      jsonArrayPaths,
     },
   }
 }
@@ -187,6 +198,12 @@ class Connection implements ConnContext {
 
   get counters(): HttpPipelineStats {
     return this.p.counters
+  }
+
+  /** the process sent the requests (egress is the client direction) → 'client' */
+  get side(): 'client' | 'server' {
+    const client = this.h2?.clientDir ?? this.clientDir ?? this.p.resolved.l7.defaultClientDirection
+    return client === 'egress' ? 'client' : 'server'
   }
 
   get protocol(): HttpProtocol | undefined {
