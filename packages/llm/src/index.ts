@@ -5,7 +5,10 @@
  * prompts, completions, tool calls and usage, and run scanners over them.
  */
 export * from './types.js'
-export { LlmMonitor, type LlmMonitorOptions, type LlmMonitorStats, type LlmWorkloadSummary, type HttpEventSource, isoToMs } from './monitor.js'
+export { LlmMonitor, type LlmMonitorOptions, type HttpEventSource } from './monitor.js'
+export type { LlmMonitorStats } from './diagnostics.js'
+export type { LlmWorkloadSummary } from './workload-summary.js'
+export { isoToMs } from './latency.js'
 export { DEFAULT_LIMITS, CompletionBuilder, type AssemblyLimits, type ParsedRequest, type ReportedUsage } from './assembly.js'
 export {
   DEFAULT_RECOGNISERS,

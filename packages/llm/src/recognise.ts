@@ -6,8 +6,10 @@
  * any host, and MCP by its JSON-RPC body. Users add their own recognisers in
  * front (an internal gateway speaking the OpenAI format, say).
  */
+import type { l7 } from '@bpfkit/core'
+import { header, splitAuthority } from './http.js'
 import type { Json } from './json.js'
-import { get, obj, str } from './json.js'
+import { get, obj, parseJson, str } from './json.js'
 import type { ProviderMatch } from './providers/adapter.js'
 
 /** What a recogniser sees of a request. */
@@ -31,6 +33,39 @@ export interface RecogniserInput {
 
 /** Returns a match, or undefined to let the next recogniser decide. */
 export type Recogniser = (req: RecogniserInput) => ProviderMatch | undefined
+
+/** What recognisers see of a captured request. The body is JSON-parsed lazily: most requests are told apart by host and path alone. */
+export function recogniserInput(req: l7.HttpRequestMessage): RecogniserInput {
+  const { host, port } = splitAuthority(req.authority ?? header(req.headers, 'host'))
+  const rawPath = req.path ?? ''
+  const q = rawPath.indexOf('?')
+  const pathname = q === -1 ? rawPath : rawPath.slice(0, q)
+  let query: URLSearchParams
+  try {
+    query = new URLSearchParams(q === -1 ? '' : rawPath.slice(q + 1))
+  } catch {
+    query = new URLSearchParams()
+  }
+  let parsed: { value?: Json } | undefined
+  const input: RecogniserInput = {
+    host,
+    pathname,
+    query,
+    header: (name) => header(req.headers, name.toLowerCase()),
+    text: () => (req.body && req.body.encoding === 'utf8' ? req.body.data : undefined),
+    json: () => {
+      if (!parsed) {
+        const b = req.body
+        parsed = b && b.encoding === 'utf8' && b.data.length ? { value: parseJson(b.data).value } : {}
+      }
+      return parsed.value
+    },
+  }
+  if (req.method !== undefined) input.method = req.method
+  if (req.authority !== undefined) input.authority = req.authority
+  if (port !== undefined) input.port = port
+  return input
+}
 
 const decode = (s: string): string => {
   try {

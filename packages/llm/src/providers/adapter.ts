@@ -6,8 +6,8 @@
  * not understand.
  */
 import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
-import type { Json } from '../json.js'
-import type { LlmContentPart, LlmMessage, LlmRole } from '../types.js'
+import { get, type Json, str } from '../json.js'
+import type { LlmContentPart, LlmError, LlmMessage, LlmRole, LlmToolDefinition } from '../types.js'
 
 /** What a recogniser decided about one HTTP request. */
 export interface ProviderMatch {
@@ -98,4 +98,70 @@ export function imagePart(url: string | undefined, mediaType?: string, inlineByt
   if (mediaType) p.media_type = mediaType
   if (inlineBytes !== undefined) p.omitted_bytes = inlineBytes
   return p
+}
+
+/**
+ * The messages of one turn whose content mixes tool results with other parts (Anthropic, Gemini, Bedrock):
+ * the results become role 'tool' messages ahead of the rest, as OpenAI sends them, so every provider looks
+ * alike to scanners. A turn of tool results only adds no empty message.
+ */
+export function turnMessages(role: LlmRole, content: { parts: LlmContentPart[]; results: LlmContentPart[] }): LlmMessage[] {
+  const out = content.results.map((r) => makeMessage('tool', [r]))
+  if (content.parts.length || !content.results.length) out.push(makeMessage(role, content.parts))
+  return out
+}
+
+/** A message holding one piece of text (system prompts, plain prompts). */
+export function textMessage(role: LlmRole, text: string): LlmMessage {
+  return makeMessage(role, [{ type: 'text', text }])
+}
+
+/** A tool call inside a message; `id` is what the matching tool result refers to. */
+export function toolUsePart(name: string, args: string, id: string | undefined): LlmContentPart {
+  const use: LlmContentPart = { type: 'tool_use', name, arguments: args }
+  if (id !== undefined) use.id = id
+  return use
+}
+
+/** A tool's answer sent back to the model; it becomes a role 'tool' message so every provider looks alike to scanners. */
+export function toolResultPart(text: string, toolCallId: string | undefined, isError = false): LlmContentPart {
+  const result: LlmContentPart = { type: 'tool_result', text }
+  if (toolCallId !== undefined) result.tool_call_id = toolCallId
+  if (isError) result.is_error = true
+  return result
+}
+
+/** A tool the request offers the model; `parameters` is its JSON schema as sent. */
+export function toolDefinition(name: string, description: string | undefined, parameters: Json): LlmToolDefinition {
+  const def: LlmToolDefinition = { name }
+  if (description !== undefined) def.description = description
+  if (parameters !== undefined) def.parameters = parameters
+  return def
+}
+
+/** A provider's error; empty type or message strings are left out. */
+export function providerError(type: string | undefined, message: string | undefined): LlmError {
+  const e: LlmError = {}
+  if (type) e.type = type
+  if (message) e.message = message
+  return e
+}
+
+/** A request whose body names the model and asks for a stream (OpenAI, Anthropic, Cohere, Ollama); the model in the URL is the fallback. */
+export function requestFromBody(body: Json, match: { model?: string }, messages: LlmMessage[], tools?: LlmToolDefinition[]): ParsedRequest {
+  const r: ParsedRequest = { messages }
+  const model = str(get(body, 'model')) ?? match.model
+  if (model !== undefined) r.model = model
+  if (get(body, 'stream') === true) r.stream = true
+  if (tools) r.tools = tools
+  return r
+}
+
+/** A request whose URL names the model and says whether it streams (Gemini, Bedrock). */
+export function requestFromUrl(match: { model?: string; stream?: boolean }, messages: LlmMessage[], tools?: LlmToolDefinition[]): ParsedRequest {
+  const r: ParsedRequest = { messages }
+  if (match.model !== undefined) r.model = match.model
+  if (match.stream) r.stream = true
+  if (tools) r.tools = tools
+  return r
 }

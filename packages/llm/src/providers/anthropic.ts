@@ -7,7 +7,7 @@
 import type { CompletionBuilder } from '../assembly.js'
 import { argsText, arr, get, type Json, num, obj, str } from '../json.js'
 import type { LlmContentPart, LlmMessage, LlmToolDefinition } from '../types.js'
-import { imagePart, makeMessage, normaliseRole, type WireAdapter } from './adapter.js'
+import { imagePart, normaliseRole, providerError, requestFromBody, textMessage, toolDefinition, toolResultPart, toolUsePart, turnMessages, type WireAdapter } from './adapter.js'
 
 function blockText(content: Json): string {
   if (typeof content === 'string') return content
@@ -28,16 +28,9 @@ function blocks(content: Json): { parts: LlmContentPart[]; results: LlmContentPa
       const data = str(get(b, 'source', 'data'))
       parts.push(imagePart(str(get(b, 'source', 'url')), str(get(b, 'source', 'media_type')), data?.length))
     } else if (type === 'tool_use' || type === 'server_tool_use') {
-      const use: LlmContentPart = { type: 'tool_use', name: str(get(b, 'name')) ?? '', arguments: argsText(get(b, 'input')) }
-      const id = str(get(b, 'id'))
-      if (id !== undefined) use.id = id
-      parts.push(use)
+      parts.push(toolUsePart(str(get(b, 'name')) ?? '', argsText(get(b, 'input')), str(get(b, 'id'))))
     } else if (type === 'tool_result') {
-      const r: LlmContentPart = { type: 'tool_result', text: blockText(get(b, 'content')) }
-      const id = str(get(b, 'tool_use_id'))
-      if (id !== undefined) r.tool_call_id = id
-      if (get(b, 'is_error') === true) r.is_error = true
-      results.push(r)
+      results.push(toolResultPart(blockText(get(b, 'content')), str(get(b, 'tool_use_id')), get(b, 'is_error') === true))
     } else if (type === 'document') {
       const text = str(get(b, 'source', 'data'))
       if (str(get(b, 'source', 'type')) === 'text' && text !== undefined) parts.push({ type: 'text', text })
@@ -49,18 +42,13 @@ function blocks(content: Json): { parts: LlmContentPart[]; results: LlmContentPa
   return { parts, results }
 }
 
-/** Tool results become role 'tool' messages (ahead of the rest of their user turn) so every provider looks alike to scanners. */
+/** The system prompt, then each turn (see turnMessages for where tool results go). */
 export function anthropicMessages(body: Json): LlmMessage[] {
   const out: LlmMessage[] = []
   const system = get(body, 'system')
-  if (system !== undefined) {
-    const text = blockText(system)
-    out.push(makeMessage('system', [{ type: 'text', text }]))
-  }
+  if (system !== undefined) out.push(textMessage('system', blockText(system)))
   for (const m of arr(get(body, 'messages'))) {
-    const { parts, results } = blocks(get(m, 'content'))
-    for (const r of results) out.push(makeMessage('tool', [r]))
-    if (parts.length || !results.length) out.push(makeMessage(normaliseRole(get(m, 'role')), parts))
+    out.push(...turnMessages(normaliseRole(get(m, 'role')), blocks(get(m, 'content'))))
   }
   return out
 }
@@ -68,11 +56,7 @@ export function anthropicMessages(body: Json): LlmMessage[] {
 export function anthropicTools(body: Json): LlmToolDefinition[] | undefined {
   const out: LlmToolDefinition[] = []
   for (const t of arr(get(body, 'tools'))) {
-    const def: LlmToolDefinition = { name: str(get(t, 'name')) ?? str(get(t, 'type')) ?? 'unknown' }
-    const d = str(get(t, 'description'))
-    if (d !== undefined) def.description = d
-    if (get(t, 'input_schema') !== undefined) def.parameters = get(t, 'input_schema')
-    out.push(def)
+    out.push(toolDefinition(str(get(t, 'name')) ?? str(get(t, 'type')) ?? 'unknown', str(get(t, 'description')), get(t, 'input_schema')))
   }
   return out.length ? out : undefined
 }
@@ -92,23 +76,15 @@ function usage(out: CompletionBuilder, u: Json): void {
 
 function error(out: CompletionBuilder, data: Json): boolean {
   if (str(get(data, 'type')) !== 'error' && !obj(get(data, 'error'))) return false
-  const e: { type?: string; message?: string } = {}
-  const type = str(get(data, 'error', 'type'))
-  if (type) e.type = type
-  const m = str(get(data, 'error', 'message')) ?? str(get(data, 'message'))
-  if (m) e.message = m
-  out.setError(e)
+  out.setError(providerError(str(get(data, 'error', 'type')), str(get(data, 'error', 'message')) ?? str(get(data, 'message'))))
   return true
 }
 
 export const anthropicMessagesAdapter: WireAdapter = {
   parseRequest(body, match) {
-    const r: { model?: string; messages: LlmMessage[]; tools?: LlmToolDefinition[]; stream?: boolean } = { messages: anthropicMessages(body) }
-    const model = str(get(body, 'model')) ?? match.model
-    if (model !== undefined) r.model = model
-    if (get(body, 'stream') === true || match.stream) r.stream = true
-    const tools = anthropicTools(body)
-    if (tools) r.tools = tools
+    const r = requestFromBody(body, match, anthropicMessages(body), anthropicTools(body))
+    // Bedrock InvokeModelWithResponseStream and Vertex streamRawPredict say it in the URL, not the body
+    if (match.stream) r.stream = true
     return r
   },
   streamEvent(out, data, event) {

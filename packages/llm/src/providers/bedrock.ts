@@ -8,7 +8,7 @@
 import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
 import { argsText, arr, get, type Json, num, obj, parseJson, str } from '../json.js'
 import type { LlmContentPart, LlmMessage, LlmToolDefinition } from '../types.js'
-import { imagePart, makeMessage, normaliseRole, type ResponseContext, type WireAdapter } from './adapter.js'
+import { imagePart, makeMessage, normaliseRole, requestFromUrl, type ResponseContext, textMessage, toolDefinition, toolResultPart, toolUsePart, turnMessages, type WireAdapter } from './adapter.js'
 import { anthropicMessagesAdapter } from './anthropic.js'
 
 function converseContent(list: Json): { parts: LlmContentPart[]; results: LlmContentPart[] } {
@@ -19,17 +19,10 @@ function converseContent(list: Json): { parts: LlmContentPart[]; results: LlmCon
     if (text !== undefined) parts.push({ type: 'text', text })
     else if (obj(get(c, 'image'))) parts.push(imagePart(undefined, str(get(c, 'image', 'format')), str(get(c, 'image', 'source', 'bytes'))?.length))
     else if (obj(get(c, 'toolUse'))) {
-      const use: LlmContentPart = { type: 'tool_use', name: str(get(c, 'toolUse', 'name')) ?? '', arguments: argsText(get(c, 'toolUse', 'input')) }
-      const id = str(get(c, 'toolUse', 'toolUseId'))
-      if (id !== undefined) use.id = id
-      parts.push(use)
+      parts.push(toolUsePart(str(get(c, 'toolUse', 'name')) ?? '', argsText(get(c, 'toolUse', 'input')), str(get(c, 'toolUse', 'toolUseId'))))
     } else if (obj(get(c, 'toolResult'))) {
       const texts = arr(get(c, 'toolResult', 'content')).map((x) => str(get(x, 'text')) ?? (get(x, 'json') !== undefined ? argsText(get(x, 'json')) : ''))
-      const r: LlmContentPart = { type: 'tool_result', text: texts.join('\n') }
-      const id = str(get(c, 'toolResult', 'toolUseId'))
-      if (id !== undefined) r.tool_call_id = id
-      if (str(get(c, 'toolResult', 'status')) === 'error') r.is_error = true
-      results.push(r)
+      results.push(toolResultPart(texts.join('\n'), str(get(c, 'toolResult', 'toolUseId')), str(get(c, 'toolResult', 'status')) === 'error'))
     } else if (obj(get(c, 'reasoningContent')) || obj(get(c, 'cachePoint'))) {
       // not conversation text
     } else {
@@ -47,9 +40,7 @@ function converseMessages(body: Json): LlmMessage[] {
     if (p.length) out.push(makeMessage('system', p))
   }
   for (const m of arr(get(body, 'messages'))) {
-    const { parts, results } = converseContent(get(m, 'content'))
-    for (const r of results) out.push(makeMessage('tool', [r]))
-    if (parts.length || !results.length) out.push(makeMessage(normaliseRole(get(m, 'role')), parts))
+    out.push(...turnMessages(normaliseRole(get(m, 'role')), converseContent(get(m, 'content'))))
   }
   return out
 }
@@ -59,11 +50,7 @@ function converseTools(body: Json): LlmToolDefinition[] | undefined {
   for (const t of arr(get(body, 'toolConfig', 'tools'))) {
     const spec = get(t, 'toolSpec')
     if (!obj(spec)) continue
-    const def: LlmToolDefinition = { name: str(get(spec, 'name')) ?? '' }
-    const d = str(get(spec, 'description'))
-    if (d !== undefined) def.description = d
-    if (get(spec, 'inputSchema', 'json') !== undefined) def.parameters = get(spec, 'inputSchema', 'json')
-    out.push(def)
+    out.push(toolDefinition(str(get(spec, 'name')) ?? '', str(get(spec, 'description')), get(spec, 'inputSchema', 'json')))
   }
   return out.length ? out : undefined
 }
@@ -120,14 +107,8 @@ function converseEvent(out: CompletionBuilder, type: string | undefined, e: Json
 }
 
 export const bedrockConverseAdapter: WireAdapter = {
-  parseRequest(body, match) {
-    const r: ParsedRequest = { messages: converseMessages(body) }
-    if (match.model !== undefined) r.model = match.model
-    if (match.stream) r.stream = true
-    const t = converseTools(body)
-    if (t) r.tools = t
-    return r
-  },
+  // the model and streaming are in the URL (/model/{id}/converse-stream)
+  parseRequest: (body, match) => requestFromUrl(match, converseMessages(body), converseTools(body)),
   streamEvent(out, data, event) {
     if (event !== undefined) converseEvent(out, event, data)
     else for (const [k, v] of Object.entries(obj(data) ?? {})) converseEvent(out, k, v)
@@ -151,18 +132,9 @@ const isAnthropic = (model: string | undefined): boolean => model !== undefined 
 
 /** Prompt-style native requests (Llama, Mistral, Titan, Cohere Command) and Nova's message style. */
 function nativeRequest(body: Json, match: { model?: string; stream?: boolean }): ParsedRequest {
-  const r: ParsedRequest = { messages: [] }
-  if (match.model !== undefined) r.model = match.model
-  if (match.stream) r.stream = true
-  if (arr(get(body, 'messages')).length || arr(get(body, 'system')).length) {
-    r.messages = converseMessages(body)
-    const t = converseTools(body)
-    if (t) r.tools = t
-    return r
-  }
+  if (arr(get(body, 'messages')).length || arr(get(body, 'system')).length) return requestFromUrl(match, converseMessages(body), converseTools(body))
   const prompt = str(get(body, 'prompt')) ?? str(get(body, 'inputText')) ?? str(get(body, 'message'))
-  if (prompt !== undefined) r.messages.push(makeMessage('user', [{ type: 'text', text: prompt }]))
-  return r
+  return requestFromUrl(match, prompt !== undefined ? [textMessage('user', prompt)] : [])
 }
 
 /** Reads the text and counts of the known native response shapes (whole bodies and stream chunks alike). */

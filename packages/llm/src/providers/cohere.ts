@@ -3,35 +3,10 @@
  * the data: message-start, content-delta, tool-call-start/-delta,
  * message-end (finish reason and usage).
  */
-import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
-import { argsText, arr, get, type Json, num, obj, str } from '../json.js'
-import type { LlmContentPart, LlmMessage } from '../types.js'
-import { makeMessage, normaliseRole, type WireAdapter } from './adapter.js'
-import { openaiParts, openaiTools } from './openai.js'
-
-function messages(body: Json): LlmMessage[] {
-  const out: LlmMessage[] = []
-  for (const m of arr(get(body, 'messages'))) {
-    const role = normaliseRole(get(m, 'role'))
-    const parts = openaiParts(get(m, 'content'))
-    if (role === 'tool') {
-      const text = parts.filter((p) => p.type === 'text').map((p) => (p as { text: string }).text).join('\n')
-      const r: LlmContentPart = { type: 'tool_result', text }
-      const id = str(get(m, 'tool_call_id'))
-      if (id !== undefined) r.tool_call_id = id
-      out.push(makeMessage('tool', [r]))
-      continue
-    }
-    for (const c of arr(get(m, 'tool_calls'))) {
-      const use: LlmContentPart = { type: 'tool_use', name: str(get(c, 'function', 'name')) ?? '', arguments: argsText(get(c, 'function', 'arguments')) }
-      const id = str(get(c, 'id'))
-      if (id !== undefined) use.id = id
-      parts.push(use)
-    }
-    out.push(makeMessage(role, parts))
-  }
-  return out
-}
+import type { CompletionBuilder } from '../assembly.js'
+import { arr, get, type Json, num, obj, str } from '../json.js'
+import { requestFromBody, type WireAdapter } from './adapter.js'
+import { addOpenaiToolCalls, openaiChatMessages, openaiTools } from './openai.js'
 
 function usage(out: CompletionBuilder, u: Json): void {
   if (!obj(u)) return
@@ -43,15 +18,8 @@ function usage(out: CompletionBuilder, u: Json): void {
 }
 
 export const cohereChatAdapter: WireAdapter = {
-  parseRequest(body, match) {
-    const r: ParsedRequest = { messages: messages(body) }
-    const model = str(get(body, 'model')) ?? match.model
-    if (model !== undefined) r.model = model
-    if (get(body, 'stream') === true) r.stream = true
-    const tools = openaiTools(body)
-    if (tools) r.tools = tools
-    return r
-  },
+  // requests are in the Chat Completions shape (messages, tool_calls, tools)
+  parseRequest: (body, match) => requestFromBody(body, match, openaiChatMessages(body), openaiTools(body)),
   streamEvent(out, data, event) {
     const type = str(get(data, 'type')) ?? event
     const index = num(get(data, 'index')) ?? 0
@@ -97,9 +65,7 @@ export const cohereChatAdapter: WireAdapter = {
       const text = str(get(p, 'text'))
       if (text !== undefined && str(get(p, 'type')) !== 'thinking') out.appendText(text)
     }
-    for (const tc of arr(get(body, 'message', 'tool_calls'))) {
-      out.addToolCall(str(get(tc, 'id')), str(get(tc, 'function', 'name')) ?? '', argsText(get(tc, 'function', 'arguments')))
-    }
+    addOpenaiToolCalls(out, get(body, 'message', 'tool_calls'))
     const r = str(get(body, 'finish_reason'))
     if (r) out.finishReason = r
     usage(out, get(body, 'usage'))

@@ -5,10 +5,10 @@
  * alt=sse the stream is one JSON array delivered piece by piece: it is read
  * from the final body (see docs/llm.md).
  */
-import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
+import type { CompletionBuilder } from '../assembly.js'
 import { argsText, arr, get, type Json, num, obj, str } from '../json.js'
 import type { LlmContentPart, LlmMessage, LlmToolDefinition } from '../types.js'
-import { imagePart, makeMessage, normaliseRole, type WireAdapter } from './adapter.js'
+import { imagePart, makeMessage, normaliseRole, providerError, requestFromUrl, toolDefinition, toolResultPart, toolUsePart, turnMessages, type WireAdapter } from './adapter.js'
 
 function parts(list: Json): { parts: LlmContentPart[]; results: LlmContentPart[] } {
   const out: LlmContentPart[] = []
@@ -22,15 +22,9 @@ function parts(list: Json): { parts: LlmContentPart[]; results: LlmContentPart[]
     } else if (obj(get(p, 'fileData'))) {
       out.push(imagePart(str(get(p, 'fileData', 'fileUri')), str(get(p, 'fileData', 'mimeType'))))
     } else if (obj(get(p, 'functionCall'))) {
-      const use: LlmContentPart = { type: 'tool_use', name: str(get(p, 'functionCall', 'name')) ?? '', arguments: argsText(get(p, 'functionCall', 'args')) }
-      const id = str(get(p, 'functionCall', 'id'))
-      if (id !== undefined) use.id = id
-      out.push(use)
+      out.push(toolUsePart(str(get(p, 'functionCall', 'name')) ?? '', argsText(get(p, 'functionCall', 'args')), str(get(p, 'functionCall', 'id'))))
     } else if (obj(get(p, 'functionResponse'))) {
-      const r: LlmContentPart = { type: 'tool_result', text: argsText(get(p, 'functionResponse', 'response')) }
-      const id = str(get(p, 'functionResponse', 'id'))
-      if (id !== undefined) r.tool_call_id = id
-      results.push(r)
+      results.push(toolResultPart(argsText(get(p, 'functionResponse', 'response')), str(get(p, 'functionResponse', 'id'))))
     } else {
       out.push({ type: 'other', kind: Object.keys(obj(p) ?? {})[0] ?? 'unknown' })
     }
@@ -46,9 +40,7 @@ function messages(body: Json): LlmMessage[] {
     out.push(makeMessage('system', p.parts))
   }
   for (const c of arr(get(body, 'contents'))) {
-    const p = parts(get(c, 'parts'))
-    for (const r of p.results) out.push(makeMessage('tool', [r]))
-    if (p.parts.length || !p.results.length) out.push(makeMessage(normaliseRole(get(c, 'role') ?? 'user'), p.parts))
+    out.push(...turnMessages(normaliseRole(get(c, 'role') ?? 'user'), parts(get(c, 'parts'))))
   }
   return out
 }
@@ -62,14 +54,7 @@ function tools(body: Json): LlmToolDefinition[] | undefined {
       if (kind) out.push({ name: kind }) // googleSearch, codeExecution, ...
       continue
     }
-    for (const d of decls) {
-      const def: LlmToolDefinition = { name: str(get(d, 'name')) ?? '' }
-      const desc = str(get(d, 'description'))
-      if (desc !== undefined) def.description = desc
-      const params = get(d, 'parameters') ?? get(d, 'parametersJsonSchema')
-      if (params !== undefined) def.parameters = params
-      out.push(def)
-    }
+    for (const d of decls) out.push(toolDefinition(str(get(d, 'name')) ?? '', str(get(d, 'description')), get(d, 'parameters') ?? get(d, 'parametersJsonSchema')))
   }
   return out.length ? out : undefined
 }
@@ -77,12 +62,7 @@ function tools(body: Json): LlmToolDefinition[] | undefined {
 function response(out: CompletionBuilder, r: Json): void {
   const e = get(r, 'error')
   if (obj(e)) {
-    const err: { type?: string; message?: string } = {}
-    const status = str(get(e, 'status'))
-    if (status) err.type = status
-    const m = str(get(e, 'message'))
-    if (m) err.message = m
-    out.setError(err)
+    out.setError(providerError(str(get(e, 'status')), str(get(e, 'message'))))
     return
   }
   const id = str(get(r, 'responseId'))
@@ -121,14 +101,8 @@ function response(out: CompletionBuilder, r: Json): void {
 }
 
 export const geminiAdapter: WireAdapter = {
-  parseRequest(body, match) {
-    const r: ParsedRequest = { messages: messages(body) }
-    if (match.model !== undefined) r.model = match.model
-    if (match.stream) r.stream = true
-    const t = tools(body)
-    if (t) r.tools = t
-    return r
-  },
+  // the model and streaming are in the URL (models/{model}:streamGenerateContent)
+  parseRequest: (body, match) => requestFromUrl(match, messages(body), tools(body)),
   streamEvent(out, data) {
     response(out, data)
   },

@@ -14,7 +14,7 @@
 import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
 import { argsText, arr, get, type Json, obj, str } from '../json.js'
 import type { LlmContentPart, LlmToolDefinition } from '../types.js'
-import type { WireAdapter } from './adapter.js'
+import { providerError, type WireAdapter } from './adapter.js'
 
 function rpcId(x: Json): string | number | undefined {
   return typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)) ? x : undefined
@@ -24,7 +24,7 @@ function result(out: CompletionBuilder, msg: Json, method: string): void {
   const err = get(msg, 'error')
   if (obj(err)) {
     const code = get(err, 'code')
-    out.setError({ ...(typeof code === 'number' ? { type: String(code) } : {}), ...(str(get(err, 'message')) ? { message: str(get(err, 'message')) } : {}) })
+    out.setError(providerError(typeof code === 'number' ? String(code) : undefined, str(get(err, 'message'))))
     out.finishReason = 'error'
     return
   }

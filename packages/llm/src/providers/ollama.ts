@@ -6,8 +6,8 @@
 import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
 import { argsText, arr, get, type Json, num, str } from '../json.js'
 import type { LlmContentPart, LlmMessage } from '../types.js'
-import { imagePart, makeMessage, normaliseRole, type WireAdapter } from './adapter.js'
-import { openaiTools } from './openai.js'
+import { imagePart, makeMessage, normaliseRole, requestFromBody, textMessage, toolUsePart, type WireAdapter } from './adapter.js'
+import { addOpenaiToolCalls, openaiTools } from './openai.js'
 
 function chatMessages(body: Json): LlmMessage[] {
   const out: LlmMessage[] = []
@@ -20,7 +20,7 @@ function chatMessages(body: Json): LlmMessage[] {
     }
     const parts: LlmContentPart[] = [{ type: 'text', text: content }]
     for (const img of arr(get(m, 'images'))) parts.push(imagePart(undefined, undefined, typeof img === 'string' ? img.length : 0))
-    for (const c of arr(get(m, 'tool_calls'))) parts.push({ type: 'tool_use', name: str(get(c, 'function', 'name')) ?? '', arguments: argsText(get(c, 'function', 'arguments')) })
+    for (const c of arr(get(m, 'tool_calls'))) parts.push(toolUsePart(str(get(c, 'function', 'name')) ?? '', argsText(get(c, 'function', 'arguments')), undefined))
     out.push(makeMessage(role, parts))
   }
   return out
@@ -35,10 +35,8 @@ function line(out: CompletionBuilder, data: Json, generate: boolean): void {
   const model = str(get(data, 'model'))
   if (model) out.model = model
   out.appendText(generate ? str(get(data, 'response')) : str(get(data, 'message', 'content')))
-  for (const c of arr(get(data, 'message', 'tool_calls'))) {
-    // Ollama sends each tool call whole, in one line
-    out.addToolCall(str(get(c, 'id')), str(get(c, 'function', 'name')) ?? '', argsText(get(c, 'function', 'arguments')))
-  }
+  // Ollama sends each tool call whole, in one line
+  addOpenaiToolCalls(out, get(data, 'message', 'tool_calls'))
   if (get(data, 'done') === true) {
     const reason = str(get(data, 'done_reason'))
     if (reason) out.finishReason = reason
@@ -47,13 +45,9 @@ function line(out: CompletionBuilder, data: Json, generate: boolean): void {
 }
 
 function request(body: Json, match: { model?: string }, messages: LlmMessage[]): ParsedRequest {
-  const r: ParsedRequest = { messages }
-  const model = str(get(body, 'model')) ?? match.model
-  if (model !== undefined) r.model = model
+  const r = requestFromBody(body, match, messages, openaiTools(body))
   // Ollama streams unless told not to
   r.stream = get(body, 'stream') !== false
-  const tools = openaiTools(body)
-  if (tools) r.tools = tools
   return r
 }
 
@@ -67,9 +61,9 @@ export const ollamaGenerateAdapter: WireAdapter = {
   parseRequest(body, match) {
     const messages: LlmMessage[] = []
     const system = str(get(body, 'system'))
-    if (system !== undefined) messages.push(makeMessage('system', [{ type: 'text', text: system }]))
+    if (system !== undefined) messages.push(textMessage('system', system))
     const prompt = str(get(body, 'prompt'))
-    if (prompt !== undefined) messages.push(makeMessage('user', [{ type: 'text', text: prompt }]))
+    if (prompt !== undefined) messages.push(textMessage('user', prompt))
     return request(body, match, messages)
   },
   streamEvent: (out, data) => line(out, data, true),

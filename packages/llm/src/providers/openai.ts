@@ -3,10 +3,10 @@
  * Groq, OpenRouter and most "OpenAI-compatible" servers: Chat Completions,
  * legacy Completions, Embeddings and the Responses API.
  */
-import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
+import type { CompletionBuilder } from '../assembly.js'
 import { argsText, arr, get, type Json, num, obj, str } from '../json.js'
 import type { LlmContentPart, LlmMessage, LlmToolDefinition } from '../types.js'
-import { imagePart, makeMessage, normaliseRole, type WireAdapter } from './adapter.js'
+import { imagePart, makeMessage, normaliseRole, providerError, requestFromBody, textMessage, toolDefinition, toolResultPart, toolUsePart, type WireAdapter } from './adapter.js'
 
 /** Parts of an OpenAI content array (chat `content`, Responses `content`). */
 export function openaiParts(content: Json): LlmContentPart[] {
@@ -43,48 +43,49 @@ export function openaiTools(body: Json): LlmToolDefinition[] | undefined {
       if (type) out.push({ name: type }) // built-in tools (web_search, file_search, ...)
       continue
     }
-    const def: LlmToolDefinition = { name }
-    const d = str(f?.['description'])
-    if (d !== undefined) def.description = d
-    const params = f?.['parameters']
-    if (params !== undefined) def.parameters = params
-    out.push(def)
+    out.push(toolDefinition(name, str(f?.['description']), f?.['parameters']))
   }
   return out.length ? out : undefined
 }
 
-function chatMessages(body: Json): LlmMessage[] {
+/** Chat Completions `messages`; Cohere Chat v2 sends the same shape. */
+export function openaiChatMessages(body: Json): LlmMessage[] {
   const out: LlmMessage[] = []
   for (const m of arr(get(body, 'messages'))) {
     const role = normaliseRole(get(m, 'role'))
     const parts = openaiParts(get(m, 'content'))
     if (role === 'tool') {
-      const text = parts.filter((p) => p.type === 'text').map((p) => (p as { text: string }).text).join('\n')
-      const result: LlmContentPart = { type: 'tool_result', text }
-      const id = str(get(m, 'tool_call_id'))
-      if (id !== undefined) result.tool_call_id = id
+      const result = toolResultPart(textOf(parts), str(get(m, 'tool_call_id')))
       out.push(makeMessage('tool', [result], str(get(m, 'name'))))
       continue
     }
     for (const c of arr(get(m, 'tool_calls'))) {
-      const use: LlmContentPart = { type: 'tool_use', name: str(get(c, 'function', 'name')) ?? '', arguments: argsText(get(c, 'function', 'arguments')) }
-      const id = str(get(c, 'id'))
-      if (id !== undefined) use.id = id
-      parts.push(use)
+      parts.push(toolUsePart(str(get(c, 'function', 'name')) ?? '', argsText(get(c, 'function', 'arguments')), str(get(c, 'id'))))
     }
     const fc = get(m, 'function_call')
-    if (obj(fc)) parts.push({ type: 'tool_use', name: str(get(fc, 'name')) ?? '', arguments: argsText(get(fc, 'arguments')) })
+    if (obj(fc)) parts.push(toolUsePart(str(get(fc, 'name')) ?? '', argsText(get(fc, 'arguments')), undefined))
     out.push(makeMessage(role, parts, str(get(m, 'name'))))
   }
   return out
 }
 
-function base(body: Json, match: { model?: string }): ParsedRequest {
-  const r: ParsedRequest = { messages: [] }
-  const model = str(get(body, 'model')) ?? match.model
-  if (model !== undefined) r.model = model
-  if (get(body, 'stream') === true) r.stream = true
-  return r
+/** Complete tool calls in the OpenAI shape ({id, function: {name, arguments}}), as Chat Completions, Cohere and Ollama return them. */
+export function addOpenaiToolCalls(out: CompletionBuilder, calls: Json): void {
+  for (const tc of arr(calls)) out.addToolCall(str(get(tc, 'id')), str(get(tc, 'function', 'name')) ?? '', argsText(get(tc, 'function', 'arguments')))
+}
+
+/** The text parts, one per line. */
+function textOf(parts: LlmContentPart[]): string {
+  return parts
+    .filter((p) => p.type === 'text')
+    .map((p) => (p as { text: string }).text)
+    .join('\n')
+}
+
+/** `prompt` / `input`: a string or a list of them, one user message each (token arrays are skipped). */
+function userTexts(x: Json): LlmMessage[] {
+  const texts = typeof x === 'string' ? [x] : arr(x).filter((p): p is string => typeof p === 'string')
+  return texts.map((t) => textMessage('user', t))
 }
 
 function chatUsage(out: CompletionBuilder, u: Json): void {
@@ -127,13 +128,7 @@ function common(out: CompletionBuilder, data: Json): void {
 
 /** Chat Completions: /v1/chat/completions. */
 export const openaiChat: WireAdapter = {
-  parseRequest(body, match) {
-    const r = base(body, match)
-    r.messages = chatMessages(body)
-    const tools = openaiTools(body)
-    if (tools) r.tools = tools
-    return r
-  },
+  parseRequest: (body, match) => requestFromBody(body, match, openaiChatMessages(body), openaiTools(body)),
   streamEvent(out, data) {
     if (openaiError(out, data)) return
     common(out, data)
@@ -165,9 +160,7 @@ export const openaiChat: WireAdapter = {
     for (const p of openaiParts(get(msg, 'content'))) if (p.type === 'text') out.appendText(p.text)
     const refusal = str(get(msg, 'refusal'))
     if (refusal) out.appendText(refusal)
-    for (const tc of arr(get(msg, 'tool_calls'))) {
-      out.addToolCall(str(get(tc, 'id')), str(get(tc, 'function', 'name')) ?? '', argsText(get(tc, 'function', 'arguments')))
-    }
+    addOpenaiToolCalls(out, get(msg, 'tool_calls'))
     const finish = str(get(choice, 'finish_reason'))
     if (finish) out.finishReason = finish
   },
@@ -176,13 +169,10 @@ export const openaiChat: WireAdapter = {
 /** Legacy Completions: /v1/completions (prompt in, text out). */
 export const openaiCompletions: WireAdapter = {
   parseRequest(body, match) {
-    const r = base(body, match)
-    const prompt = get(body, 'prompt')
-    const prompts = typeof prompt === 'string' ? [prompt] : arr(prompt).filter((p): p is string => typeof p === 'string')
-    r.messages = prompts.map((p) => makeMessage('user', [{ type: 'text', text: p }]))
+    const messages = userTexts(get(body, 'prompt'))
     const suffix = str(get(body, 'suffix'))
-    if (suffix) r.messages.push(makeMessage('user', [{ type: 'text', text: suffix }]))
-    return r
+    if (suffix) messages.push(textMessage('user', suffix))
+    return requestFromBody(body, match, messages)
   },
   streamEvent(out, data) {
     this.responseBody(out, data, undefined as never)
@@ -199,13 +189,7 @@ export const openaiCompletions: WireAdapter = {
 
 /** Embeddings: the inputs are the messages; the vectors are not kept. */
 export const openaiEmbeddings: WireAdapter = {
-  parseRequest(body, match) {
-    const r = base(body, match)
-    const input = get(body, 'input')
-    const inputs = typeof input === 'string' ? [input] : arr(input).filter((p): p is string => typeof p === 'string')
-    r.messages = inputs.map((p) => makeMessage('user', [{ type: 'text', text: p }]))
-    return r
-  },
+  parseRequest: (body, match) => requestFromBody(body, match, userTexts(get(body, 'input'))),
   streamEvent() {
     // embeddings do not stream
   },
@@ -219,25 +203,20 @@ export const openaiEmbeddings: WireAdapter = {
 function responsesInput(body: Json): LlmMessage[] {
   const out: LlmMessage[] = []
   const instructions = str(get(body, 'instructions'))
-  if (instructions !== undefined) out.push(makeMessage('system', [{ type: 'text', text: instructions }]))
+  if (instructions !== undefined) out.push(textMessage('system', instructions))
   const input = get(body, 'input')
   if (typeof input === 'string') {
-    out.push(makeMessage('user', [{ type: 'text', text: input }]))
+    out.push(textMessage('user', input))
     return out
   }
   for (const item of arr(input)) {
     const type = str(get(item, 'type'))
     if (type === 'function_call_output' || type === 'custom_tool_call_output') {
       const output = get(item, 'output')
-      const text = typeof output === 'string' ? output : openaiParts(output).filter((p) => p.type === 'text').map((p) => (p as { text: string }).text).join('\n')
-      const res: LlmContentPart = { type: 'tool_result', text }
-      const id = str(get(item, 'call_id'))
-      if (id !== undefined) res.tool_call_id = id
-      out.push(makeMessage('tool', [res]))
+      const text = typeof output === 'string' ? output : textOf(openaiParts(output))
+      out.push(makeMessage('tool', [toolResultPart(text, str(get(item, 'call_id')))]))
     } else if (type === 'function_call' || type === 'custom_tool_call') {
-      const use: LlmContentPart = { type: 'tool_use', name: str(get(item, 'name')) ?? '', arguments: argsText(get(item, 'arguments') ?? get(item, 'input')) }
-      const id = str(get(item, 'call_id'))
-      if (id !== undefined) use.id = id
+      const use = toolUsePart(str(get(item, 'name')) ?? '', argsText(get(item, 'arguments') ?? get(item, 'input')), str(get(item, 'call_id')))
       out.push(makeMessage('assistant', [use]))
     } else if (type === 'message' || (type === undefined && get(item, 'role') !== undefined)) {
       out.push(makeMessage(normaliseRole(get(item, 'role')), openaiParts(get(item, 'content'))))
@@ -258,11 +237,7 @@ function responsesTools(body: Json): LlmToolDefinition[] | undefined {
       out.push({ name: str(get(t, 'type')) ?? 'unknown' })
       continue
     }
-    const def: LlmToolDefinition = { name }
-    const d = str(get(t, 'description'))
-    if (d !== undefined) def.description = d
-    if (get(t, 'parameters') !== undefined) def.parameters = get(t, 'parameters')
-    out.push(def)
+    out.push(toolDefinition(name, str(get(t, 'description')), get(t, 'parameters')))
   }
   return out.length ? out : undefined
 }
@@ -287,14 +262,7 @@ function responsesObject(out: CompletionBuilder, r: Json, withOutput: boolean): 
   const reason = str(get(r, 'incomplete_details', 'reason'))
   if (reason ?? status) out.finishReason = reason ?? status
   const err = get(r, 'error')
-  if (obj(err)) {
-    const e: { type?: string; message?: string } = {}
-    const code = str(get(err, 'code'))
-    if (code) e.type = code
-    const m = str(get(err, 'message'))
-    if (m) e.message = m
-    out.setError(e)
-  }
+  if (obj(err)) out.setError(providerError(str(get(err, 'code')), str(get(err, 'message'))))
   if (!withOutput) return
   for (const item of arr(get(r, 'output'))) {
     const type = str(get(item, 'type'))
@@ -308,13 +276,7 @@ function responsesObject(out: CompletionBuilder, r: Json, withOutput: boolean): 
 
 /** Responses API: /v1/responses (SSE with named events, no [DONE]). */
 export const openaiResponses: WireAdapter = {
-  parseRequest(body, match) {
-    const r = base(body, match)
-    r.messages = responsesInput(body)
-    const tools = responsesTools(body)
-    if (tools) r.tools = tools
-    return r
-  },
+  parseRequest: (body, match) => requestFromBody(body, match, responsesInput(body), responsesTools(body)),
   streamEvent(out, data, event) {
     const type = str(get(data, 'type')) ?? event
     switch (type) {
@@ -344,7 +306,7 @@ export const openaiResponses: WireAdapter = {
         responsesObject(out, get(data, 'response'), false)
         break
       case 'error':
-        out.setError({ ...(str(get(data, 'code')) ? { type: str(get(data, 'code')) } : {}), ...(str(get(data, 'message')) ? { message: str(get(data, 'message')) } : {}) })
+        out.setError(providerError(str(get(data, 'code')), str(get(data, 'message'))))
         break
       default:
         break // other events (reasoning summaries, annotations, ...) carry no completion text

@@ -1,0 +1,23 @@
+/**
+ * Small readers of the HTTP messages @bpfkit/core rebuilds: a header by
+ * name and the host/port of an authority. Captured headers keep the case
+ * they were sent in, so lookups compare lowercase.
+ */
+import type { l7 } from '@bpfkit/core'
+
+/** The first value of a header; `name` must be lowercase. */
+export function header(headers: l7.HttpHeaders | undefined, name: string): string | undefined {
+  if (!headers) return undefined
+  for (const [k, v] of headers) if (k.toLowerCase() === name) return v
+  return undefined
+}
+
+/** Splits "host:port" / "[v6]:port". */
+export function splitAuthority(authority: string | undefined): { host: string; port?: number } {
+  if (!authority) return { host: '' }
+  const a = authority.trim().toLowerCase()
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(a)
+  if (!m) return { host: a }
+  const port = m[2] !== undefined ? Number(m[2]) : undefined
+  return port !== undefined && port <= 65535 ? { host: m[1]!, port } : { host: m[1]! }
+}
