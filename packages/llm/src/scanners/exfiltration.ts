@@ -169,14 +169,15 @@ export class ExfiltrationScanner implements Scanner {
     this.maxChars = opts.maxScanChars ?? DEFAULT_MAX_SCAN_CHARS
   }
   startResponse(ctx: ScanContext): StreamScan {
-    const prompt = (Array.isArray(ctx?.messages) ? ctx.messages : [])
+    const contents = (Array.isArray(ctx?.messages) ? ctx.messages : [])
       .filter((m) => m && m.role !== 'assistant' && typeof m.content === 'string')
       .map((m) => m.content.slice(0, 64 * 1024))
-      .join('\n')
-    // the prompt's shingles are built only once the response contains a link or image
+    // the prompt text and its shingles are built only once the response contains a link or image (most do not)
+    let prompt: string | undefined
     let shingles: Set<number> | undefined
     const detect = (t: string, from: number) => {
       if (t.indexOf('http', from) < 0) return []
+      prompt ??= contents.join('\n')
       shingles ??= shingleSet(prompt, SHINGLE, 20_000)
       return detectExfiltration(t, from, shingles, prompt, this.opts)
     }

@@ -25,6 +25,29 @@ const CONFUSABLE: Record<string, string> = {
 }
 const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' }
 
+/** NFKC + lower case of one code point, and whether NFKC changed it; undefined = an invisible char (removed) */
+type NormalizedChar = { text: string; changed: boolean } | undefined
+/**
+ * Per-code-point results, computed once per process: String.normalize() per char dominated the
+ * time on non-Latin text. Bounded: code points past the cap are computed each time.
+ */
+const CHAR_CACHE = new Map<number, NormalizedChar>()
+const CHAR_CACHE_MAX = 16_384
+
+function normalizedChar(cp: number): NormalizedChar {
+  const hit = CHAR_CACHE.get(cp)
+  if (hit !== undefined || CHAR_CACHE.has(cp)) return hit
+  const ch = String.fromCodePoint(cp)
+  let e: NormalizedChar
+  if (INVISIBLE.test(ch) || (cp >= 0xe0100 && cp <= 0xe01ef)) e = undefined
+  else {
+    const n = ch.normalize('NFKC').toLowerCase()
+    e = { text: n, changed: n !== ch.toLowerCase() }
+  }
+  if (CHAR_CACHE.size < CHAR_CACHE_MAX) CHAR_CACHE.set(cp, e)
+  return e
+}
+
 /** Normalises text for matching; see the module comment. */
 export function normalizeForMatching(input: string): Normalized {
   const tricks: string[] = []
@@ -39,9 +62,18 @@ export function normalizeForMatching(input: string): Normalized {
     let removed = 0
     let changed = 0
     for (let i = 0; i < input.length; ) {
+      const c = input.charCodeAt(i)
+      if (c < 0x80) {
+        // a run of ASCII: lower-cased in one call
+        let j = i + 1
+        while (j < input.length && input.charCodeAt(j) < 0x80) j++
+        parts.push(input.slice(i, j).toLowerCase())
+        for (let k = i; k < j; k++) m.push(k)
+        i = j
+        continue
+      }
       const cp = input.codePointAt(i)!
       const w = cp > 0xffff ? 2 : 1
-      const ch = input.slice(i, i + w)
       if (cp >= 0xe0000 && cp <= 0xe007f) {
         // tag characters: keep the ASCII they encode, so smuggled instructions are matched too
         if (cp >= 0xe0020 && cp <= 0xe007e) {
@@ -49,17 +81,14 @@ export function normalizeForMatching(input: string): Normalized {
           m.push(i)
         }
         removed++
-      } else if (INVISIBLE.test(ch) || (cp >= 0xe0100 && cp <= 0xe01ef)) {
-        removed++
-      } else if (cp < 0x80) {
-        parts.push(ch.toLowerCase())
-        m.push(i)
       } else {
-        const n = ch.normalize('NFKC').toLowerCase()
-        if (n !== ch.toLowerCase()) changed++
-        for (let k = 0; k < n.length; k++) {
-          parts.push(n[k]!)
-          m.push(i)
+        const e = normalizedChar(cp)
+        if (e === undefined) {
+          removed++
+        } else {
+          if (e.changed) changed++
+          parts.push(e.text)
+          for (let k = 0; k < e.text.length; k++) m.push(i)
         }
       }
       i += w
@@ -84,8 +113,12 @@ export function normalizeForMatching(input: string): Normalized {
   return { text, map, tricks }
 }
 
+/** the blocks of the CONFUSABLE letters (IPA extensions, Greek, Cyrillic) */
+const LOOK_ALIKE_SCRIPT = /[\u0250-\u02af\u0370-\u052f]/
+
 /** Folds Cyrillic/Greek look-alikes only inside words that also contain Latin letters, so real Russian or Greek text is untouched. */
 function foldMixedScriptWords(text: string): string {
+  if (!LOOK_ALIKE_SCRIPT.test(text)) return text // every fold needs one of these letters
   return text.replace(/[\p{L}\p{M}]+/gu, (w) => {
     if (!/[a-z]/.test(w) || !/[\u0370-\u03ff\u0400-\u052f\u0250-\u02af]/.test(w)) {
       // an all-look-alike word ("іgnоrе" typed fully in Cyrillic) folds to ASCII only if every letter is a look-alike
@@ -129,11 +162,23 @@ function looksLikeText(s: string): boolean {
 }
 
 
+const ROT13_TABLE = (() => {
+  const t = new Uint8Array(128)
+  for (let c = 0; c < 128; c++) t[c] = c >= 65 && c <= 90 ? ((c - 52) % 26) + 65 : c >= 97 && c <= 122 ? ((c - 84) % 26) + 97 : c
+  return t
+})()
+
+/** rot13 of the ASCII letters; ASCII text goes through a byte table (a replace() callback per letter costs ~10x more). */
 export function rot13(s: string): string {
-  return s.replace(/[a-zA-Z]/g, (c) => {
-    const b = c <= 'Z' ? 65 : 97
-    return String.fromCharCode(((c.charCodeAt(0) - b + 13) % 26) + b)
-  })
+  if (!ASCII.test(s)) {
+    return s.replace(/[a-zA-Z]/g, (c) => {
+      const b = c <= 'Z' ? 65 : 97
+      return String.fromCharCode(((c.charCodeAt(0) - b + 13) % 26) + b)
+    })
+  }
+  const bytes = Buffer.from(s, 'latin1')
+  for (let i = 0; i < bytes.length; i++) bytes[i] = ROT13_TABLE[bytes[i]!]!
+  return bytes.toString('latin1')
 }
 
 /**
@@ -183,67 +228,81 @@ export function decodeSegments(original: string, lowered: string): DecodedSegmen
     }
   }
   // rot13 only for text that reads like no English (no common short words) or that mentions rot13
-  if (/\brot-?13\b|caesar|shift(?:ed)? (?:by )?13/.test(lowered) || (lowered.length >= 16 && !/ (?:the|and|to|of|is|a|you|in|for|it|i|on|de|la|und|der|el|que|le|il|di) /.test(lowered.slice(0, 4096)) && /\b[a-z]{3,20} [a-z]{3,20} [a-z]{3,20}\b/.test(lowered.slice(0, 4096)))) {
+  if (mentionsRot13(lowered) || (lowered.length >= 16 && !/ (?:the|and|to|of|is|a|you|in|for|it|i|on|de|la|und|der|el|que|le|il|di) /.test(lowered.slice(0, 4096)) && /\b[a-z]{3,20} [a-z]{3,20} [a-z]{3,20}\b/.test(lowered.slice(0, 4096)))) {
     add({ encoding: 'rot13', text: rot13(original.slice(0, 4096)), start: 0, end: Math.min(original.length, 4096) })
   }
   return out
 }
 
-/** Runs of base64/base64url/hex characters at least `min` long, found with a hand loop. */
+const ROT13_MENTION = /\brot-?13\b|caesar|shift(?:ed)? (?:by )?13/
+/** ROT13_MENTION, after a cheap indexOf for each of its literals (most text has none of them) */
+const mentionsRot13 = (lowered: string) => (lowered.includes('rot') || lowered.includes('caesar') || lowered.includes('shift')) && ROT13_MENTION.test(lowered)
+
+const TOKEN_CHAR = (() => {
+  const t = new Uint8Array(128)
+  for (let c = 0; c < 128; c++) t[c] = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 47 || c === 95 || c === 45 || c === 61 ? 1 : 0
+  return t
+})()
+const isTokenChar = (c: number) => c < 128 && TOKEN_CHAR[c] === 1
+
+/**
+ * Runs of base64/base64url/hex characters at least `min` long (not counting trailing '='), at most 64.
+ * A run of `min` chars covers one position of every `min`, so only those positions are probed and a
+ * run is measured from there: about 1/min of the text is looked at when it has no long runs.
+ */
 function tokenRuns(text: string, min: number): Array<[number, number]> {
   const out: Array<[number, number]> = []
-  let start = -1
   const n = Math.min(text.length, 1 << 20)
-  for (let i = 0; i <= n; i++) {
-    const c = i < n ? text.charCodeAt(i) : 32
-    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 47 || c === 95 || c === 45 || c === 61
-    if (ok) {
-      if (start < 0) start = i
-    } else if (start >= 0) {
-      let end = i
-      while (end > start && text.charCodeAt(end - 1) === 61) end-- // trailing '=' padding is kept below
-      if (end - start >= min) out.push([start, Math.min(i, end + 2)])
-      start = -1
-      if (out.length >= 64) break
-    }
+  let next = 0 // first position not inside a run already measured
+  for (let p = min - 1; p < n; p += min) {
+    if (p < next || !isTokenChar(text.charCodeAt(p))) continue
+    let start = p
+    while (start > next && isTokenChar(text.charCodeAt(start - 1))) start--
+    let i = p + 1
+    while (i < n && isTokenChar(text.charCodeAt(i))) i++
+    next = i
+    let end = i
+    while (end > start && text.charCodeAt(end - 1) === 61) end-- // trailing '=' padding is kept below
+    if (end - start >= min) out.push([start, Math.min(i, end + 2)])
+    if (out.length >= 64) break
   }
   return out
 }
 
 const isLower = (c: number) => c >= 97 && c <= 122
+
+/** a leet digit next to a lower-case letter; every word undoLeet rewrites has one (and most text has none) */
+const LEET_NEAR_LETTER = /[013457](?<=[a-z][013457])|[013457][a-z]/g
+const isDigit = (c: number) => c >= 48 && c <= 57
 const isLeetDigit = (c: number) => c === 48 || c === 49 || c === 51 || c === 52 || c === 53 || c === 55
 
 /**
  * Rewrites words like "1gn0r3" or "pr3v10us" (at least 2 letters, a leet digit next to a letter) to letters.
- * A hand loop: a regex over every word of a 4 KiB prompt costs ~10x more.
+ * A word is a maximal run of [a-z0-9]; only the runs around a leet digit next to a letter are looked at.
  */
 function undoLeet(text: string): string {
   let out: string[] | undefined
   let last = 0
-  const n = text.length
-  let i = 0
-  while (i < n) {
-    const c = text.charCodeAt(i)
-    if (!isLower(c) && !(c >= 48 && c <= 57)) {
-      i++
-      continue
-    }
-    const start = i
+  LEET_NEAR_LETTER.lastIndex = 0
+  for (let m = LEET_NEAR_LETTER.exec(text); m !== null; m = LEET_NEAR_LETTER.exec(text)) {
+    let start = m.index
+    while (start > last && (isLower(text.charCodeAt(start - 1)) || isDigit(text.charCodeAt(start - 1)))) start--
+    let end = m.index + 1
+    while (end < text.length && (isLower(text.charCodeAt(end)) || isDigit(text.charCodeAt(end)))) end++
+    LEET_NEAR_LETTER.lastIndex = end
     let letters = 0
     let leet = 0
     let other = 0
-    while (i < n) {
-      const d = text.charCodeAt(i)
-      if (isLower(d)) letters++
-      else if (isLeetDigit(d)) leet++
-      else if (d >= 48 && d <= 57) other++
-      else break
-      i++
+    for (let k = start; k < end; k++) {
+      const c = text.charCodeAt(k)
+      if (isLower(c)) letters++
+      else if (isLeetDigit(c)) leet++
+      else other++
     }
-    if (leet > 0 && letters >= 2 && other === 0 && letters + leet >= 4 && !/^[0-9]+[a-z]{1,3}$/.test(text.slice(start, i))) {
+    if (leet > 0 && letters >= 2 && other === 0 && letters + leet >= 4 && !/^[0-9]+[a-z]{1,3}$/.test(text.slice(start, end))) {
       out ??= []
-      out.push(text.slice(last, start), text.slice(start, i).replace(/[013457]/g, (ch) => LEET[ch] ?? ch))
-      last = i
+      out.push(text.slice(last, start), text.slice(start, end).replace(/[013457]/g, (ch) => LEET[ch] ?? ch))
+      last = end
     }
   }
   if (!out) return text

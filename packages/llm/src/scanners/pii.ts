@@ -30,14 +30,37 @@ export interface PiiOptions {
 }
 
 // ---- email
-const EMAIL = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-]|\.[A-Za-z0-9])/g
+export const EMAIL = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-]|\.[A-Za-z0-9])/g
 const RESERVED_EMAIL_DOMAIN = /(?:^|\.)(?:example\.(?:com|net|org)|[a-z0-9-]+\.(?:example|test|invalid|localhost))$/i
 /** file names like logo@2x.png look like e-mail addresses */
 const NOT_TLD = /^(?:png|jpe?g|gif|svg|webp|js|ts|css|json|py|md|txt|lock|yaml|yml)$/i
 
+/** the same pattern, tried only where an address can start (see emailStarts) */
+const EMAIL_AT = new RegExp(EMAIL.source, 'y')
+const isLocalChar = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 46 || c === 95 || c === 37 || c === 43 || c === 45
+const isAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+
+/**
+ * The matches of EMAIL from `from`, found from the '@' signs: the local part cannot contain '@' and
+ * the look-behind forbids starting inside it, so each '@' fixes the only possible start (the start
+ * of the run of local-part chars before it). Running EMAIL itself would try every letter of the text.
+ */
+export function* emailMatches(text: string, from: number): Generator<RegExpExecArray> {
+  let next = from
+  for (let at = text.indexOf('@', from); at >= 0; at = text.indexOf('@', at + 1)) {
+    let start = at
+    while (start > 0 && at - start <= 64 && isLocalChar(text.charCodeAt(start - 1))) start--
+    if (start < next || start === at || at - start > 64 || !isAlnum(text.charCodeAt(start))) continue
+    EMAIL_AT.lastIndex = start
+    const m = EMAIL_AT.exec(text)
+    if (m === null) continue
+    next = start + m[0].length
+    yield m
+  }
+}
+
 function emails(text: string, from: number, out: TextMatch[]): void {
-  EMAIL.lastIndex = from
-  for (let m = EMAIL.exec(text); m !== null; m = EMAIL.exec(text)) {
+  for (const m of emailMatches(text, from)) {
     const v = m[0]
     const at = v.indexOf('@')
     const domain = v.slice(at + 1)
@@ -164,19 +187,54 @@ function ssns(text: string, from: number, out: TextMatch[]): void {
 
 // ---- IP addresses
 const IPV4 = /(?<![\d.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![\d]|\.\d)/g
-const IPV6 = /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?![0-9A-Fa-f:])/g
+export const IPV6 = /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?![0-9A-Fa-f:])/g
+
+/** IPV6 anchored: a whole run of hex digits and colons */
+const IPV6_WHOLE = new RegExp(`^(?:${IPV6.source.replace(/^\(\?<!\[0-9A-Fa-f:\]\)/, '').replace(/\(\?!\[0-9A-Fa-f:\]\)$/, '')})$`)
+const isHexOrColon = (c: number) => (c >= 48 && c <= 58) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102)
+
+/**
+ * The matches of IPV6 from `from`. Its look-behind and look-ahead make every match a whole maximal
+ * run of hex digits and colons, so only the runs around each ':' are tested (IPV6 itself would be
+ * tried at every hex letter of the text). Exported for the tests, which check it against IPV6 itself.
+ */
+export function* ipv6Runs(text: string, from: number): Generator<{ 0: string; index: number }> {
+  let scanned = from
+  for (let colon = text.indexOf(':', from); colon >= 0; colon = text.indexOf(':', Math.max(colon + 1, scanned))) {
+    let start = colon
+    while (start > 0 && isHexOrColon(text.charCodeAt(start - 1))) start--
+    let end = colon + 1
+    while (end < text.length && isHexOrColon(text.charCodeAt(end))) end++
+    scanned = end
+    if (start < from) continue
+    const run = text.slice(start, end)
+    if (IPV6_WHOLE.test(run)) yield { 0: run, index: start }
+  }
+}
+
+/** The first three octets of a dotted IPv4 address (parsed in place: one call per address found, often many in logs). */
+function octets(ip: string): [number, number, number] {
+  const o: [number, number, number] = [0, 0, 0]
+  let k = 0
+  for (let i = 0; i < ip.length && k < 3; i++) {
+    const c = ip.charCodeAt(i)
+    if (c === 46) k++
+    else o[k] = o[k]! * 10 + (c - 48)
+  }
+  return o
+}
 
 function ipv4Class(ip: string): 'skip' | 'private' | 'public' {
-  const [a, b, c] = ip.split('.').map(Number) as [number, number, number, number]
+  const [a, b, c] = octets(ip)
   if (a === 0 || a === 127 || a >= 224) return 'skip'
   if ((a === 192 && b === 0 && c === 2) || (a === 198 && b === 51 && c === 100) || (a === 203 && b === 0 && c === 113)) return 'skip' // RFC 5737
   if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127)) return 'private'
   return 'public'
 }
 
-function ips(text: string, from: number, privateIps: boolean, out: TextMatch[]): void {
+function ips(text: string, from: number, privateIps: boolean, numeric: boolean, out: TextMatch[]): void {
   IPV4.lastIndex = from
-  for (let m = IPV4.exec(text); m !== null; m = IPV4.exec(text)) {
+  for (let m = numeric ? IPV4.exec(text) : null; m !== null; m = IPV4.exec(text)) {
     const ip = m[0]
     const before = text.slice(Math.max(0, m.index - 9), m.index)
     if (/(?:\bv|version|ver\.?)\s?$/i.test(before)) continue // version strings
@@ -184,9 +242,7 @@ function ips(text: string, from: number, privateIps: boolean, out: TextMatch[]):
     if (cls === 'skip' || (cls === 'private' && !privateIps)) continue
     out.push({ kind: 'ip_address', severity: cls === 'public' ? 'medium' : 'low', score: 0.8, start: m.index, end: m.index + ip.length, snippet: ip.replace(/\.\d+$/, '.***'), evidence: `${cls} IPv4 address` })
   }
-  if (text.indexOf(':', from) < 0) return
-  IPV6.lastIndex = from
-  for (let m = IPV6.exec(text); m !== null; m = IPV6.exec(text)) {
+  for (const m of ipv6Runs(text, from)) {
     const ip = m[0]
     const groups = ip.split(':').filter((g) => g.length > 0)
     if (groups.length < 3 || !/\d/.test(ip) || !isIPv6(ip)) continue
@@ -230,15 +286,28 @@ function phones(text: string, from: number, country: CountryCode, taken: TextMat
   }
 }
 
+const ALL_KINDS: ReadonlySet<PiiKind> = new Set<PiiKind>(['email', 'phone', 'credit_card', 'iban', 'us_ssn', 'ip_address'])
+/** every kind but e-mail needs a digit (IPv6 needs a ':' too): text without one skips those passes */
+const DIGIT = /[0-9]/g
+/**
+ * Part of every card, SSN, IPv4 and phone match (a digit and 5 more digits or separators) or of every
+ * IBAN (country code and check digits). Most prose and code has neither: one pass then skips five.
+ */
+const NUMERIC = /\d[\d ().\-\u00a0]{5}|[A-Z]{2}\d{2}/g
+
 export function detectPii(text: string, from = 0, opts: PiiOptions = {}): TextMatch[] {
-  const kinds = new Set<PiiKind>(opts.kinds ?? ['email', 'phone', 'credit_card', 'iban', 'us_ssn', 'ip_address'])
+  const kinds: ReadonlySet<PiiKind> = opts.kinds ? new Set<PiiKind>(opts.kinds) : ALL_KINDS
   const out: TextMatch[] = []
   if (kinds.has('email') && text.indexOf('@', from) >= 0) emails(text, from, out)
-  if (kinds.has('credit_card')) cards(text, from, out)
-  if (kinds.has('iban')) ibans(text, from, out)
-  if (kinds.has('us_ssn')) ssns(text, from, out)
-  if (kinds.has('ip_address')) ips(text, from, opts.privateIps !== false, out)
-  if (kinds.has('phone')) phones(text, from, opts.defaultCountry ?? 'US', out.slice(), out)
+  DIGIT.lastIndex = from
+  if (!DIGIT.test(text)) return out
+  NUMERIC.lastIndex = from
+  const numeric = NUMERIC.test(text)
+  if (numeric && kinds.has('credit_card')) cards(text, from, out)
+  if (numeric && kinds.has('iban')) ibans(text, from, out)
+  if (numeric && kinds.has('us_ssn')) ssns(text, from, out)
+  if (kinds.has('ip_address')) ips(text, from, opts.privateIps !== false, numeric, out)
+  if (numeric && kinds.has('phone')) phones(text, from, opts.defaultCountry ?? 'US', out.slice(), out)
   out.sort((a, b) => a.start - b.start)
   return out
 }

@@ -7,7 +7,7 @@
  * reported the moment they appear.
  */
 import type { Finding, ScanContext, Scanner, StreamScan } from '../types.js'
-import { shingleHash, shingleSet, words } from './shingles.js'
+import { shingleHash, shingleSet } from './shingles.js'
 import { DEFAULT_MAX_SCAN_CHARS, errorFinding, truncationFinding } from './util.js'
 
 export interface PromptLeakOptions {
@@ -36,11 +36,31 @@ export class PromptLeakScanner implements Scanner {
   }
 }
 
+/** ASCII letters and digits; other chars are classified with WORD_CHAR (\p{L}\p{N}, as in shingles.words) */
+const ASCII_WORD = (() => {
+  const t = new Uint8Array(128)
+  for (let c = 0; c < 128; c++) t[c] = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ? 1 : 0
+  return t
+})()
+const WORD_CHAR = /^[\p{L}\p{N}]$/u
+
+/**
+ * Tokenises the response incrementally (each char is looked at once, instead of re-running the
+ * word regex over a carried-over tail at every token-sized chunk). A word counts as complete once
+ * the next word starts (or the stream ends), as it did when the tail was re-tokenised.
+ */
 class LeakStream implements StreamScan {
-  private tail = '' // last words not yet complete, plus n-1 words of context
-  private tailStart = 0
   private total = 0
   private skipped = 0
+  /** the last complete words (lower-cased) and their absolute starts; at most n */
+  private readonly ring: string[] = []
+  private readonly ringStart: number[] = []
+  /** the latest word, not complete yet: raw text so far, absolute start, whether it can still grow */
+  private cur = ''
+  private curStart = -1
+  private inWord = false
+  /** a high surrogate at the end of a chunk, kept until its pair arrives */
+  private pendingHigh = ''
   private readonly seen = new Set<number>()
   private firstMatch = -1
   private fired = false
@@ -90,18 +110,7 @@ class LeakStream implements StreamScan {
     this.total += piece.length
     this.checkCanaries(piece, chunkStart, out)
     if (this.prompt.size === 0 || this.fired) return out
-    this.tail += piece
-    const ws = words(this.tail)
-    // the last word may continue in the next chunk unless the stream ended
-    const complete = final ? ws.length : Math.max(0, ws.length - 1)
-    const wordList = ws.map((w) => w.w)
-    for (let i = 0; i + this.n <= complete; i++) {
-      const h = shingleHash(wordList, i, this.n)
-      if (this.prompt.has(h) && !this.seen.has(h)) {
-        this.seen.add(h)
-        if (this.firstMatch < 0) this.firstMatch = this.tailStart + ws[i]!.start
-      }
-    }
+    this.tokenize(piece, chunkStart, final)
     const share = this.seen.size / this.prompt.size
     if (this.seen.size >= Math.min(3, this.prompt.size) && (share >= this.threshold || this.seen.size >= this.minShingles)) {
       this.fired = true
@@ -115,12 +124,72 @@ class LeakStream implements StreamScan {
         evidence: `response repeats ${(share * 100).toFixed(0)}% of the system prompt (${this.n}-word shingles)`,
       })
     }
-    // keep the last n-1 complete words and the incomplete one as context for the next chunk
-    const keepFrom = Math.max(0, complete - (this.n - 1))
-    const cut = ws[keepFrom]?.start ?? this.tail.length
-    this.tail = this.tail.slice(cut)
-    this.tailStart += cut
     return out
+  }
+
+  private tokenize(piece: string, pieceStart: number, final: boolean): void {
+    let s = piece
+    let base = pieceStart
+    if (this.pendingHigh) {
+      s = this.pendingHigh + s
+      base -= this.pendingHigh.length
+      this.pendingHigh = ''
+    }
+    if (!final && s.length > 0) {
+      const last = s.charCodeAt(s.length - 1)
+      if (last >= 0xd800 && last <= 0xdbff) {
+        this.pendingHigh = s.slice(-1)
+        s = s.slice(0, -1)
+      }
+    }
+    let seg = 0 // start in s of the part of the current word seen in this chunk
+    for (let i = 0; i < s.length; ) {
+      const c = s.charCodeAt(i)
+      let width = 1
+      let word: boolean
+      if (c < 128) word = ASCII_WORD[c] === 1
+      else {
+        const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0
+        if (c >= 0xd800 && c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) width = 2
+        word = WORD_CHAR.test(s.slice(i, i + width))
+      }
+      if (word && !this.inWord) {
+        if (this.curStart >= 0) this.complete()
+        this.cur = ''
+        this.curStart = base + i
+        this.inWord = true
+        seg = i
+      } else if (!word && this.inWord) {
+        this.cur += s.slice(seg, i)
+        this.inWord = false
+      }
+      i += width
+    }
+    if (this.inWord) {
+      this.cur += s.slice(seg)
+      if (final) this.inWord = false
+    }
+    if (final && this.curStart >= 0) {
+      this.complete()
+      this.curStart = -1
+    }
+  }
+
+  /** The latest word is complete: hash the shingle it ends. */
+  private complete(): void {
+    const ring = this.ring
+    ring.push(this.cur.toLowerCase())
+    this.ringStart.push(this.curStart)
+    if (ring.length > this.n) {
+      ring.shift()
+      this.ringStart.shift()
+    }
+    if (ring.length < this.n) return
+    const h = shingleHash(ring, 0, this.n)
+    if (this.prompt.has(h) && !this.seen.has(h)) {
+      this.seen.add(h)
+      if (this.firstMatch < 0) this.firstMatch = this.ringStart[0]!
+    }
   }
 
   private checkCanaries(piece: string, pieceStart: number, out: Finding[]): void {

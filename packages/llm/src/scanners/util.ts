@@ -20,12 +20,16 @@ export interface TextMatch {
 }
 
 export function toFinding(scanner: string, m: TextMatch, loc: Omit<FindingLocation, 'start' | 'end'>, offset = 0): Finding {
+  // the location literal is spelled out (not spread): findings are built per match, in hot loops
+  const start = m.start + offset
+  const end = m.end + offset
+  const location: FindingLocation = loc.message_index === undefined ? { part: loc.part, start, end } : { part: loc.part, message_index: loc.message_index, start, end }
   const f: Finding = {
     scanner,
     kind: m.kind,
     severity: m.severity,
     score: clamp01(m.score),
-    location: { ...loc, start: m.start + offset, end: m.end + offset },
+    location,
     snippet: m.snippet,
   }
   if (m.evidence !== undefined) f.evidence = m.evidence
