@@ -88,6 +88,16 @@ static __always_inline void capture_count(__u32 which, __u64 n)
   if (v) *v += n;
 }
 
+/* The current thread's comm, as bpf_get_current_comm() gives it, with two direct loads through
+ * the BTF task pointer instead of a helper call that copies byte by byte (~100 ns less a call). */
+static __always_inline void capture_comm(char *dst)
+{
+  struct task_struct *task = bpf_get_current_task_btf();
+  __u64 *src = (__u64 *)task->comm;
+  ((__u64 *)dst)[0] = src[0];
+  ((__u64 *)dst)[1] = src[1];
+}
+
 /* Submit flags: wake the consumer when unread data just crossed wakeup_bytes. */
 static __always_inline __u64 capture_wake_flags(__u64 size)
 {
@@ -200,7 +210,8 @@ static __always_inline void capture_emit(struct capture_ctx *c)
   c->iov_left = iovs;
   /* every step emits a chunk or loads an iovec: chunks <= total/CHUNK + segments */
   __u32 steps = c->total / CAPTURE_CHUNK + 2 * iovs + 2;
-  bpf_loop(steps, capture_step, c, 0);
+  if (iovs == 0 && c->total <= CAPTURE_CHUNK) capture_step(0, c); /* one chunk: no loop needed */
+  else bpf_loop(steps, capture_step, c, 0);
   if (c->done < c->total) {
     __u32 rest = c->total - c->done;
     capture_count(CAPTURE_C_FAULT_RECORDS, 1);

@@ -406,7 +406,7 @@ static __always_inline void emit_call(__u64 id, struct sock_state *st, struct so
   c.hdr.family = st->family;
   __builtin_memcpy(c.hdr.saddr, st->saddr, 16);
   __builtin_memcpy(c.hdr.daddr, st->daddr, 16);
-  bpf_get_current_comm(c.hdr.comm, sizeof(c.hdr.comm));
+  capture_comm(c.hdr.comm);
   c.hdr.seq = st->seq[d];
   c.base_off = st->off[d];
   c.pending_gap = st->gap[d];

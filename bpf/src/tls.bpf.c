@@ -30,11 +30,16 @@
  * direction as `gap`; stream_off positions every record in its stream so
  * downstream can place gaps exactly.
  *
- * Socket fd: while an OpenSSL/GnuTLS call is in flight its per-thread state
- * is in tls_calls, and the syscall tracepoints (sys_enter_{read,write,
- * recvfrom,sendto,recvmsg,sendmsg}) look the thread up there and record the
- * fd they see, if it is a socket. Threads with no call in flight cost one hash
- * lookup; the exits are not needed (the fd is an argument). Memory-BIO users
+ * Per-thread state (tls_tasks, task local storage: no hashing, freed with the
+ * thread): the OpenSSL/GnuTLS call in flight, and the cached verdict of the
+ * pid/comm filters (see task_allowed).
+ *
+ * Socket fd: while an OpenSSL/GnuTLS call is in flight on a thread, the
+ * syscall tracepoints (sys_enter_{read,write,recvfrom,sendto,recvmsg,sendmsg})
+ * find it in the thread's storage and record the fd they see, if it is a
+ * socket. These run on every such syscall of the machine: a thread with no
+ * call in flight costs one task-storage lookup (a pointer walk, no hash, no
+ * allocation); the exits are not needed (the fd is an argument). Memory-BIO users
  * (Node's TLSWrap) do their socket I/O outside the SSL call, so they get fd
  * -1. Go: the fd is read from the runtime objects (tls.Conn.conn ->
  * *net.TCPConn -> *netFD -> poll.FD.Sysfd, layouts unchanged since Go 1.x).
@@ -56,7 +61,8 @@
  * (measured: tls_return 12.2 us -> 1.1 us per call); user space also drains
  * the ring on a timer.
  *
- * Needs: kernel 5.17+ (bpf_loop), 5.15+ (attach cookies), BTF; no kprobes.
+ * Needs: kernel 5.17+ (bpf_loop), 5.15+ (attach cookies), 5.11+ (task storage
+ * in tracing programs), BTF; no kprobes.
  */
 #include "bpfkit.h"
 
@@ -180,12 +186,34 @@ struct conn_state {
   __u8 daddr[16];
 };
 
+/* Per thread. The filter verdict depends on the thread's process (tgid, never changes), its
+ * main thread's comm (changes at exec, which replaces the mm) and tls_pids (user space bumps
+ * tls_filter_gen after changing it): cached with the (mm, generation) it was computed for, so
+ * the comm is read and compared once per thread and image, not on every call. A rename
+ * without exec (prctl PR_SET_NAME) is not seen until the next generation. */
+struct tls_task {
+  struct tls_call call; /* the OpenSSL/GnuTLS call in flight on this thread, when active */
+  __u64 filter_mm;      /* the mm (program image) `allowed` was computed for; 0 = none */
+  __u32 filter_gen;     /* the tls_filter_gen it was computed with */
+  __u8 allowed;
+  __u8 active;          /* `call` is in flight */
+  __u8 _pad[2];
+};
+
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 65536);
-  __type(key, __u64); /* pid_tgid */
-  __type(value, struct tls_call);
-} tls_calls SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct tls_task);
+} tls_tasks SEC(".maps");
+
+/* [0]: generation of the filters (tls_pids); user space bumps it after every change */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} tls_filter_gen SEC(".maps");
 
 /* A call made from inside another TLS call of the other direction on the same thread (node
  * writes pending data from a callback that runs inside SSL_read when the handshake completes).
@@ -265,6 +293,22 @@ static __always_inline bool pid_allowed(__u32 tgid)
   return true;
 }
 
+/* pid_allowed, cached in the thread's storage (see struct tls_task). The generation is read
+ * before tls_pids, so a change that lands meanwhile is picked up on the next call. */
+static __always_inline bool task_allowed(struct tls_task *t, struct task_struct *task, __u32 tgid)
+{
+  __u32 zero = 0;
+  __u32 *g = bpf_map_lookup_elem(&tls_filter_gen, &zero);
+  __u32 gen = g ? *g : 0;
+  __u64 mm = (__u64)task->mm;
+  if (mm && t->filter_mm == mm && t->filter_gen == gen) return t->allowed;
+  bool ok = pid_allowed(tgid);
+  t->allowed = ok;
+  t->filter_gen = gen;
+  t->filter_mm = mm;
+  return ok;
+}
+
 /* Reads the socket's addresses for `fd` of the current process into `cs`. */
 static __always_inline void resolve_tuple(struct conn_state *cs, __s32 fd)
 {
@@ -297,7 +341,7 @@ static __always_inline void emit_call(__u64 id, struct tls_call *call, __u8 dir,
   c.hdr.dir = d;
   c.hdr.lib = call->lib;
   c.hdr.fd = -1;
-  bpf_get_current_comm(c.hdr.comm, sizeof(c.hdr.comm));
+  capture_comm(c.hdr.comm);
   __u8 flags = 0;
   if (call->fd_conflict) {
     flags |= TLS_F_FD_CONFLICT;
@@ -351,17 +395,22 @@ SEC("uprobe")
 int tls_enter(struct pt_regs *ctx)
 {
   __u64 id = bpf_get_current_pid_tgid();
-  if (!pid_allowed(id >> 32)) return 0;
+  struct task_struct *task = bpf_get_current_task_btf();
+  struct tls_task *t = bpf_task_storage_get(&tls_tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!t) {
+    if (pid_allowed(id >> 32)) count(TLS_C_STATE_FULL, 1);
+    return 0;
+  }
+  if (!task_allowed(t, task, id >> 32)) return 0;
   __u64 cookie = bpf_get_attach_cookie(ctx);
   __u64 sp = PT_REGS_SP(ctx);
   __u64 now = bpf_ktime_get_ns();
-  struct tls_call *outer = bpf_map_lookup_elem(&tls_calls, &id);
   /* A deeper call this soon after a running one on the same thread is nested in it. */
-  bool nested = outer && sp < outer->sp && now - outer->ktime < NEST_WINDOW_NS;
+  bool nested = t->active && sp < t->call.sp && now - t->call.ktime < NEST_WINDOW_NS;
   __u8 fn = (cookie >> 8) & 0xff;
   /* SSL_write_ex -> SSL_write (BoringSSL), SSL_write_ex -> SSL_write_ex2 (OpenSSL 3.3+): a wrapper
    * calling the same-direction function; the outermost call owns the data. */
-  if (nested && fn_dir(outer->fn) == fn_dir(fn)) return 0;
+  if (nested && fn_dir(t->call.fn) == fn_dir(fn)) return 0;
   struct tls_call call = {
     .conn = PT_REGS_PARM1(ctx),
     .buf = PT_REGS_PARM2(ctx),
@@ -383,7 +432,8 @@ int tls_enter(struct pt_regs *ctx)
     if (bpf_map_update_elem(&tls_nested_calls, &nk, &call, BPF_ANY) != 0) count(TLS_C_STATE_FULL, 1);
     return 0;
   }
-  if (bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY) != 0) count(TLS_C_STATE_FULL, 1);
+  t->call = call;
+  t->active = 1;
   return 0;
 }
 
@@ -391,10 +441,11 @@ SEC("uretprobe")
 int tls_return(struct pt_regs *ctx)
 {
   __u64 id = bpf_get_current_pid_tgid();
-  struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &id);
+  struct task_struct *task = bpf_get_current_task_btf();
+  struct tls_task *t = bpf_task_storage_get(&tls_tasks, task, 0, 0);
   long rc = PT_REGS_RC(ctx);
-  if (!p) {
-    if (pid_allowed(id >> 32)) {
+  if (!t || !t->active) {
+    if (t ? task_allowed(t, task, id >> 32) : pid_allowed(id >> 32)) {
       count(TLS_C_NO_ENTRY, 1);
       if (rc > 1) count(TLS_C_NO_ENTRY_BYTES, rc);
     }
@@ -402,7 +453,7 @@ int tls_return(struct pt_regs *ctx)
   }
   struct tls_call call;
   __u64 sp = PT_REGS_SP(ctx);
-  if (sp <= p->sp) {
+  if (sp <= t->call.sp) {
     /* the return of a nested call (its stack pointer is below the owner's): a wrapped
      * same-direction call (nothing to do) or a call of its own in tls_nested_calls */
     struct nested_call_key nk = { .id = id, .sp = sp - 8 };
@@ -411,8 +462,8 @@ int tls_return(struct pt_regs *ctx)
     call = *n;
     bpf_map_delete_elem(&tls_nested_calls, &nk);
   } else {
-    call = *p;
-    bpf_map_delete_elem(&tls_calls, &id);
+    call = t->call;
+    t->active = 0;
   }
   /* SSL_* return int: the upper half of RAX is undefined. gnutls returns ssize_t. */
   if (call.lib != TLS_LIB_GNUTLS) rc = (int)rc;
@@ -467,9 +518,9 @@ int tls_free(struct pt_regs *ctx)
 SEC("tracepoint/syscalls/sys_enter_write")
 int tls_sys_enter(struct trace_event_raw_sys_enter *ctx)
 {
-  __u64 id = bpf_get_current_pid_tgid();
-  struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
-  if (!call) return 0;
+  struct tls_task *t = bpf_task_storage_get(&tls_tasks, bpf_get_current_task_btf(), 0, 0);
+  if (!t || !t->active) return 0;
+  struct tls_call *call = &t->call;
   __s32 fd = (__s32)ctx->args[0];
   if (fd == call->fd) return 0;
   /* only sockets count: a library may also touch pipes, eventfds or log files meanwhile */
@@ -567,7 +618,9 @@ SEC("uprobe")
 int go_enter(struct pt_regs *ctx)
 {
   __u64 id = bpf_get_current_pid_tgid();
-  if (!pid_allowed(id >> 32)) return 0;
+  struct task_struct *task = bpf_get_current_task_btf();
+  struct tls_task *t = bpf_task_storage_get(&tls_tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (t ? !task_allowed(t, task, id >> 32) : !pid_allowed(id >> 32)) return 0;
   __u64 cookie = bpf_get_attach_cookie(ctx);
   struct go_call_key key = { .tgid = id >> 32, .fn = (cookie >> 8) & 0xff, .g = GO_G(ctx) };
   struct tls_call call = {
@@ -602,7 +655,9 @@ int go_return(struct pt_regs *ctx)
   struct tls_call *p = bpf_map_lookup_elem(&tls_go_calls, &key);
   long n = (long)GO_RET1(ctx);
   if (!p) {
-    if (pid_allowed(id >> 32)) {
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct tls_task *t = bpf_task_storage_get(&tls_tasks, task, 0, 0);
+    if (t ? task_allowed(t, task, id >> 32) : pid_allowed(id >> 32)) {
       count(TLS_C_NO_ENTRY, 1);
       if (n > 0) count(TLS_C_NO_ENTRY_BYTES, n);
     }

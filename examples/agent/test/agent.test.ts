@@ -2,13 +2,13 @@
 // agent in its own process, a curl call to a local HTTPS LLM mock, and what
 // the agent prints: the exec (credentials redacted), the HTTP exchange, the
 // LLM call with its finding, and the per-workload summary on exit.
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { describeBpf } from '../../../packages/core/test/helpers.js'
+import { describeBpf, selfSignedCert } from '../../../packages/core/test/helpers.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const agent = join(root, 'examples', 'agent', 'dist', 'main.js')
@@ -21,7 +21,7 @@ describeBpf('demo agent', () => {
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfkit-agent-'))
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    selfSignedCert(dir)
     server = spawn(process.execPath, [mock, join(dir, 'cert.pem'), join(dir, 'key.pem')], { stdio: ['ignore', 'pipe', 'inherit'] })
     port = await new Promise((resolve) => server.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).port)))
   })

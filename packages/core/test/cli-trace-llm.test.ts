@@ -1,10 +1,10 @@
 // `bpfkit trace llm` live and `bpfkit replay --llm` offline: the built CLI
 // loads @bpfkit/llm at run time; curl talks to a local HTTPS mock that answers
 // in OpenAI's wire format (packages/llm/test/fixtures/live/server.mjs).
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { describeBpf, repoRoot, tempDir } from './helpers.js'
+import { describeBpf, repoRoot, tempDir, selfSignedCert } from './helpers.js'
 
 const cli = join(repoRoot, 'packages', 'core', 'dist', 'cli.js')
 const llmFixtures = join(repoRoot, 'packages', 'llm', 'test', 'fixtures')
@@ -29,8 +29,7 @@ describeBpf('bpfkit trace llm', () => {
 
   beforeAll(async () => {
     const dir = tempDir('bpfkit-cli-llm-')
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    selfSignedCert(dir)
     server = spawn(process.execPath, [join(llmFixtures, 'live', 'server.mjs'), join(dir, 'cert.pem'), join(dir, 'key.pem')], { stdio: ['ignore', 'pipe', 'inherit'] })
     port = await new Promise((resolve) => server.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).port)))
   })

@@ -1,12 +1,12 @@
 // `bpfkit trace tls` and `bpfkit trace http` on the real kernel, driven like a
 // user would: the built CLI in its own process, curl against a local HTTPS
 // server, then `bpfkit replay` of the capture file it recorded.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { describeBpf, repoRoot, tempDir } from './helpers.js'
+import { describeBpf, repoRoot, tempDir, selfSignedCert } from './helpers.js'
 
 const cli = join(repoRoot, 'packages', 'core', 'dist', 'cli.js')
 const fixtures = join(repoRoot, 'packages', 'core', 'test', 'fixtures', 'tls')
@@ -83,8 +83,7 @@ describeBpf('bpfkit trace tls / trace http', () => {
 
   beforeAll(async () => {
     dir = tempDir('bpfkit-cli-tls-')
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    selfSignedCert(dir)
     response = randomBytes(3000)
     writeFileSync(join(dir, 'response.bin'), response)
     server = spawn(process.execPath, [join(fixtures, 'server.mjs'), join(dir, 'cert.pem'), join(dir, 'key.pem'), join(dir, 'response.bin')], {

@@ -55,6 +55,18 @@ export function tempDir(prefix = 'bpfkit-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix))
 }
 
+/**
+ * Writes a self-signed certificate for local TLS test servers into `dir`
+ * (cert.pem, key.pem), valid for 127.0.0.1, localhost and `extraNames`.
+ */
+export function selfSignedCert(dir: string, extraNames: string[] = []): { cert: string; key: string } {
+  const cert = join(dir, 'cert.pem')
+  const key = join(dir, 'key.pem')
+  const san = ['IP:127.0.0.1', 'DNS:localhost', ...extraNames.map((n) => `DNS:${n}`)].join(',')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', `subjectAltName=${san}`, '-keyout', key, '-out', cert], { stdio: 'ignore' })
+  return { cert, key }
+}
+
 /** Compiles a BPF C file (CO-RE, against bpf/build/vmlinux.h) into a temp dir. */
 export function compileBpf(src: string): string {
   const out = join(tempDir(), `${src.split('/').pop()!.replace(/\.c$/, '')}.o`)

@@ -19,7 +19,7 @@ import { PlainSocketSensor, type PlainCloseEvent, type PlainRecord } from '../sr
 import type { TlsRecord } from '../src/sensors/tls/index.js'
 import { InvalidArgumentError } from '../src/errors.js'
 import { assembleStreams, bodies, type Stream } from './fixtures/tls/streams.js'
-import { describeBpf, tempDir } from './helpers.js'
+import { describeBpf, tempDir, selfSignedCert } from './helpers.js'
 import { codecForType } from '../src/btf/index.js'
 import type { Codec } from '../src/codec.js'
 import { bundledObject } from '../src/probes.js'
@@ -160,8 +160,7 @@ describeBpf('plain socket sensor', () => {
 
   beforeAll(async () => {
     dir = tempDir('bpfkit-plain-')
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    selfSignedCert(dir)
     reqBody = randomBytes(MiB)
     respBody = randomBytes(MiB)
     files = { upload: join(dir, 'request.bin'), download: join(dir, 'unused'), chat: join(dir, 'prompt.json') }

@@ -3,12 +3,12 @@
 // SSL_read (handshake done), so SSL_write is nested in SSL_read. Each such
 // write is a call of its own and must be captured (a wrapper such as
 // SSL_write_ex -> SSL_write must still be captured once).
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { TlsSensor, type TlsRecord } from '../src/sensors/tls/index.js'
-import { describeBpf, repoRoot, tempDir } from './helpers.js'
+import { describeBpf, repoRoot, tempDir, selfSignedCert } from './helpers.js'
 
 const fixtures = join(repoRoot, 'packages', 'core', 'test', 'fixtures', 'tls')
 
@@ -19,8 +19,7 @@ describeBpf('TLS sensor: nested calls', () => {
 
   beforeAll(async () => {
     dir = tempDir('bpfkit-tls-nested-')
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    selfSignedCert(dir)
     writeFileSync(join(dir, 'response.bin'), 'unused')
     server = spawn(process.execPath, [join(fixtures, 'server.mjs'), join(dir, 'cert.pem'), join(dir, 'key.pem'), join(dir, 'response.bin')], { stdio: ['ignore', 'pipe', 'inherit'] })
     port = await new Promise((resolve) => server.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).https)))

@@ -6,7 +6,7 @@
 // here; also stripped). For each client the captured plaintext is reassembled
 // per connection and direction and the request body (1 MiB), the response
 // body (1 MiB) and a 200-event SSE stream are compared byte for byte.
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import https from 'node:https'
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TlsSensor, type TlsCloseEvent, type TlsRecord } from '../src/sensors/tls/index.js'
 import { sseEvent } from './fixtures/tls/sse.mjs'
 import { assembleStreams, bodies, type Stream } from './fixtures/tls/streams.js'
-import { describeBpf, repoRoot, tempDir } from './helpers.js'
+import { describeBpf, repoRoot, tempDir, selfSignedCert } from './helpers.js'
 
 const fixtures = join(repoRoot, 'packages', 'core', 'test', 'fixtures', 'tls')
 const MiB = 1 << 20
@@ -60,8 +60,7 @@ describeBpf('TLS sensor', () => {
 
   beforeAll(async () => {
     dir = tempDir('bpfkit-tls-')
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    selfSignedCert(dir)
     reqBody = randomBytes(MiB)
     respBody = randomBytes(MiB)
     reqFile = join(dir, 'request.bin')

@@ -6,13 +6,13 @@
 // plaintext, HttpPipeline rebuilds HTTP, LlmMonitor rebuilds the LLM calls.
 // The rebuilt completion, tool calls and usage must equal what the client
 // itself received. (Ollama is plain HTTP: see live-ollama.test.ts.)
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { HttpPipeline, TlsSensor } from '@bpfkit/core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { describeBpf, tempDir } from '../../core/test/helpers.js'
+import { describeBpf, tempDir, selfSignedCert } from '../../core/test/helpers.js'
 import { type LlmExchangeEvent, type LlmFindingEvent, LlmMonitor, type Scanner } from '../src/index.js'
 
 const live = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'live')
@@ -60,8 +60,7 @@ describeBpf('LLM calls captured live over TLS', () => {
 
   beforeAll(async () => {
     dir = tempDir('bpfkit-llm-live-')
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:${BEDROCK_HOST}`, '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    selfSignedCert(dir, [BEDROCK_HOST])
     server = spawn(process.execPath, [join(live, 'server.mjs'), join(dir, 'cert.pem'), join(dir, 'key.pem')], { stdio: ['ignore', 'pipe', 'inherit'] })
     port = await new Promise<number>((resolve, reject) => {
       let out = ''

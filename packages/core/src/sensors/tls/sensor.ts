@@ -27,9 +27,11 @@
  * Costs: two probe hits per TLS call (entry + return), whatever the process;
  * filtered processes (pids/comm options, the agent itself) are dropped in BPF
  * after the first hit but still pay the traps, because a uprobe on a file is
- * global. BPF time per call, measured: entry ~0.6 us, return ~1.1 us (256 B)
- * to ~1.6 us (4 KiB) and ~2.9 us (16 KiB), on top of the traps. Socket-fd
- * correlation adds one hash lookup per read/write/send/recv syscall on the
+ * global (their verdict is cached per thread, so the second hit is cheap).
+ * BPF time per call, measured with kernel.bpf_stats_enabled on a loaded VM
+ * (docs/benchmarks.md): entry ~0.3 us, return ~1.0 us (64 B) to ~1.4 us
+ * (4 KiB), on top of the traps. Socket-fd correlation adds one task-storage
+ * lookup (~0.15 us, no hashing) per read/write/send/recv syscall on the
  * machine (option correlateFds: false removes it). Detaching a file costs
  * ~0.1 s per probe of blocked event loop (kernel RCU sync per uprobe), so
  * close() of a sensor with many files attached takes seconds.
@@ -312,6 +314,8 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
       const pidMap = this.#collection.map<number, number>('tls_pids')
       for (const p of this.#pids ?? []) if (p !== process.pid) pidMap.update(p, 1)
       for (const p of [process.pid, ...(options.excludePids ?? [])]) pidMap.update(p, 2)
+      // BPF caches each thread's filter verdict with this generation: bump it after any tls_pids change
+      this.#collection.map<number, number>('tls_filter_gen').update(0, 1)
 
       const codec = codecForType<RawTlsEvent>(spec.btf!, 'tls_event') as Codec<RawTlsEvent>
       this.#decoder = new RecordDecoder(codec)
