@@ -6,8 +6,15 @@
  *   CAPTURE_EVENT     struct tag of the record header (its BTF name is what
  *                     user space decodes, e.g. tls_event, sock_event)
  *   CAPTURE_RING      the ring, declared with BPFKIT_RINGBUF(CAPTURE_RING, ...)
- *   CAPTURE_COUNTERS  per-CPU array of __u64 counters whose first indices are
- *                     enum capture_counter
+ *   CAPTURE_COUNTERS  name of the per-CPU array of __u64 counters this header
+ *                     declares; its first indices are enum capture_counter
+ *   CAPTURE_COUNTERS_MAX  its number of entries (the program's own counters follow)
+ *   CAPTURE_PIDS      name of the pid filter map this header declares (its
+ *                     user-space name, e.g. tls_pids, sock_pids)
+ *
+ * It declares the configuration both programs take the same way
+ * (max_bytes_per_call, the pid and comm filters, wakeup_bytes) and the pid
+ * filter map, so the two sensors filter processes identically.
  *
  * How a call's data becomes records: the call moved `moved` bytes, of which
  * at most `total` (the per-call cap) are copied, CAPTURE_CHUNK bytes per
@@ -22,8 +29,9 @@
 #pragma once
 #include "bpfkit.h"
 
-#if !defined(CAPTURE_EVENT) || !defined(CAPTURE_RING) || !defined(CAPTURE_COUNTERS)
-#error "define CAPTURE_EVENT, CAPTURE_RING and CAPTURE_COUNTERS before including capture.h"
+#if !defined(CAPTURE_EVENT) || !defined(CAPTURE_RING) || !defined(CAPTURE_COUNTERS) || !defined(CAPTURE_COUNTERS_MAX) || \
+    !defined(CAPTURE_PIDS)
+#error "define CAPTURE_EVENT, CAPTURE_RING, CAPTURE_COUNTERS, CAPTURE_COUNTERS_MAX and CAPTURE_PIDS before including capture.h"
 #endif
 
 #define CAPTURE_CHUNK 16384
@@ -36,6 +44,7 @@ enum capture_flag {
   CAPTURE_F_FIRST = 1,     /* first chunk of the call */
   CAPTURE_F_LAST = 2,      /* last captured chunk of the call */
   CAPTURE_F_TRUNCATED = 4, /* the call moved more than the per-call cap */
+  CAPTURE_F_CLOSE = 32,    /* no data: the connection ended; gap = its trailing losses */
 };
 
 /* the first counters of every capture program's counter array */
@@ -48,6 +57,13 @@ enum capture_counter {
   CAPTURE_C_FAULT_RECORDS = 5,     /* user memory could not be read (not resident, bad iovec) */
   CAPTURE_C_FAULT_BYTES = 6,
 };
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, CAPTURE_COUNTERS_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} CAPTURE_COUNTERS SEC(".maps");
 
 /* One ring record: this header, then `len` data bytes (the record may be longer: size classes). */
 struct CAPTURE_EVENT {
@@ -74,6 +90,22 @@ struct CAPTURE_EVENT {
   __u8 daddr[16];
 };
 
+/* Configuration: .rodata, set by user space before load (the verifier sees constants). */
+const volatile __u32 max_bytes_per_call = 1 << 20;
+/* 1: only tgids present in CAPTURE_PIDS with value 1 are captured */
+const volatile __u8 only_listed_pids = 0;
+/* 1: only processes whose main thread's comm equals comm_filter */
+const volatile __u8 comm_filter_on = 0;
+const volatile char comm_filter[CAPTURE_COMM_LEN] = {};
+
+/* tgid -> 1 (capture, with only_listed_pids) or 2 (never capture: the agent itself) */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, __u8);
+} CAPTURE_PIDS SEC(".maps");
+
 /* Wake the consumer only when unread data crosses this many bytes (0: on every record, the
  * ring's default). A wake-up costs ~11 us of BPF time per record in a VM (irq_work IPI); user
  * space drains the rest on a timer. Set by user space before load. */
@@ -86,6 +118,27 @@ static __always_inline void capture_count(__u32 which, __u64 n)
 {
   __u64 *v = bpf_map_lookup_elem(&CAPTURE_COUNTERS, &which);
   if (v) *v += n;
+}
+
+/* The pid and comm filters: whether process `tgid` (the current one) may be captured. */
+static __always_inline bool pid_allowed(__u32 tgid)
+{
+  __u8 *v = bpf_map_lookup_elem(&CAPTURE_PIDS, &tgid);
+  if (only_listed_pids) {
+    if (!v || *v != 1) return false;
+  } else if (v && *v == 2) {
+    return false;
+  }
+  if (comm_filter_on) {
+    char comm[CAPTURE_COMM_LEN] = {};
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
+    for (int i = 0; i < CAPTURE_COMM_LEN; i++) {
+      if (comm[i] != comm_filter[i]) return false;
+      if (comm[i] == 0) break;
+    }
+  }
+  return true;
 }
 
 /* The current thread's comm, as bpf_get_current_comm() gives it, with two direct loads through
@@ -170,6 +223,20 @@ static __always_inline void capture_emit_one(struct capture_ctx *c, __u64 buf, _
   CAPTURE_EMIT_CLASS(CAPTURE_CHUNK);
 }
 
+/* Applies the per-call cap: sets c->total to the bytes to copy, counts the rest and flags the
+ * call truncated (the rest becomes a gap before the stream's next record). Returns c->total. */
+static __always_inline __u32 capture_cap(struct capture_ctx *c, __u64 moved)
+{
+  __u64 cap = max_bytes_per_call;
+  __u64 total = moved < cap ? moved : cap;
+  if (moved > total) {
+    c->hdr.flags |= CAPTURE_F_TRUNCATED;
+    capture_count(CAPTURE_C_CAP_BYTES, moved - total);
+  }
+  c->total = total;
+  return total;
+}
+
 /* bpf_loop callback: loads the next iovec, or emits the next chunk of the current buffer. */
 static long capture_step(__u32 i, void *arg)
 {
@@ -219,6 +286,28 @@ static __always_inline void capture_emit(struct capture_ctx *c)
     c->pending_gap += rest;
     c->done = c->total;
   }
+}
+
+/* Reserves a close record (CAPTURE_F_CLOSE, no data) for a connection whose streams stand at
+ * seq/off/gap (per direction): it carries the trailing losses of both directions, never reported
+ * otherwise. The caller fills in who closed it and submits it with capture_submit. NULL: ring full. */
+static __always_inline struct CAPTURE_EVENT *capture_close_record(__u64 conn, __u64 *seq, __u64 *off, __u64 *gap)
+{
+  struct CAPTURE_EVENT *e = capture_reserve_(CAPTURE_RING, sizeof(*e));
+  if (!e) return NULL;
+  __builtin_memset(e, 0, sizeof(*e));
+  e->ktime = bpf_ktime_get_ns();
+  e->conn = conn;
+  e->seq = seq[0];
+  e->stream_off = off[0];
+  e->gap = gap[0] + gap[1];
+  e->flags = CAPTURE_F_CLOSE;
+  return e;
+}
+
+static __always_inline void capture_submit(struct CAPTURE_EVENT *e)
+{
+  bpf_ringbuf_submit(e, capture_wake_flags(sizeof(*e)));
 }
 
 /* ---------------------------------------------------------------- sockets */

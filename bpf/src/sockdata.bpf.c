@@ -29,7 +29,7 @@
  * delivered counted and carried as `gap` on the next record.
  *
  * Connection end: tracepoint sock/inet_sock_set_state to TCP_CLOSE drops the
- * socket's state and, for captured sockets, emits a SOCK_F_CLOSE record with
+ * socket's state and, for captured sockets, emits a close record (CAPTURE_F_CLOSE) with
  * the trailing losses of both directions.
  *
  * Not seen: data moved without a user buffer in a syscall (sendfile, splice,
@@ -42,7 +42,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define COMM_LEN 16
 /* calls with data classified without a verdict before a socket is given up */
 #define UNDECIDED_MAX 32
 #define MSG_PEEK_ 2
@@ -62,10 +61,6 @@ enum sock_verdict {
 
 enum sock_dir { SOCK_EGRESS = 0, SOCK_INGRESS = 1 };
 
-enum sock_flag {
-  SOCK_F_CLOSE = 32, /* no data: the connection reached TCP_CLOSE; gap = trailing losses */
-};
-
 /* counters (sock_counters index); the first ones are enum capture_counter */
 enum sock_counter {
   SOCK_C_CONN_FULL = 7,     /* socket state could not be stored: its calls are not captured */
@@ -80,28 +75,18 @@ enum sock_counter {
   SOCK_C_MAX = 16
 };
 
-/* Configuration: .rodata, set by user space before load. */
-const volatile __u32 max_bytes_per_call = 1 << 20;
-/* 1: only tgids present in sock_pids with value 1 are captured */
-const volatile __u8 only_listed_pids = 0;
-/* 1: only processes whose main thread's comm equals comm_filter */
-const volatile __u8 comm_filter_on = 0;
-const volatile char comm_filter[COMM_LEN] = {};
+/* Configuration: .rodata, set by user space before load (max_bytes_per_call, the pid and comm
+ * filters and wakeup_bytes are declared in capture.h). */
 /* 1: only sockets whose local or remote port is in sock_ports */
 const volatile __u8 ports_filter_on = 0;
 
 BPFKIT_RINGBUF(sock_events, 32 << 20);
 
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, SOCK_C_MAX);
-  __type(key, __u32);
-  __type(value, __u64);
-} sock_counters SEC(".maps");
-
 #define CAPTURE_EVENT sock_event
 #define CAPTURE_RING sock_events
 #define CAPTURE_COUNTERS sock_counters
+#define CAPTURE_COUNTERS_MAX SOCK_C_MAX
+#define CAPTURE_PIDS sock_pids
 #include "capture.h"
 _Static_assert(SOCK_C_CONN_FULL == CAPTURE_C_FAULT_BYTES + 1, "counters follow capture.h's");
 
@@ -150,14 +135,6 @@ struct {
   __type(value, struct sock_call);
 } sock_calls SEC(".maps");
 
-/* tgid -> 1 (capture, with only_listed_pids) or 2 (never capture: the agent itself) */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u32);
-  __type(value, __u8);
-} sock_pids SEC(".maps");
-
 /* ports (host order) -> 1, with ports_filter_on */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -168,26 +145,6 @@ struct {
 
 BPFKIT_EXPORT_TYPE(sock_event);
 BPFKIT_EXPORT_TYPE(sock_state);
-
-static __always_inline bool pid_allowed(__u32 tgid)
-{
-  __u8 *v = bpf_map_lookup_elem(&sock_pids, &tgid);
-  if (only_listed_pids) {
-    if (!v || *v != 1) return false;
-  } else if (v && *v == 2) {
-    return false;
-  }
-  if (comm_filter_on) {
-    char comm[COMM_LEN] = {};
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
-    for (int i = 0; i < COMM_LEN; i++) {
-      if (comm[i] != comm_filter[i]) return false;
-      if (comm[i] == 0) break;
-    }
-  }
-  return true;
-}
 
 static __always_inline bool port_listed(__u16 port)
 {
@@ -410,13 +367,7 @@ static __always_inline void emit_call(__u64 id, struct sock_state *st, struct so
   c.hdr.seq = st->seq[d];
   c.base_off = st->off[d];
   c.pending_gap = st->gap[d];
-  __u64 cap = max_bytes_per_call;
-  __u64 total = moved < cap ? moved : cap;
-  if (moved > total) {
-    c.hdr.flags |= CAPTURE_F_TRUNCATED;
-    capture_count(CAPTURE_C_CAP_BYTES, moved - total);
-  }
-  c.total = total;
+  __u32 total = capture_cap(&c, moved);
   if (call->iov) {
     c.iov = call->iov;
     c.iov_left = call->iovcnt;
@@ -500,23 +451,16 @@ int sd_state(struct trace_event_raw_inet_sock_set_state *ctx)
   struct sock_state *st = bpf_map_lookup_elem(&sock_conns, &key);
   if (!st) return 0;
   if (st->verdict == V_HTTP1 || st->verdict == V_HTTP2) {
-    struct sock_event *e = capture_reserve_(sock_events, sizeof(*e));
+    struct sock_event *e = capture_close_record(key, st->seq, st->off, st->gap);
     if (e) {
-      __builtin_memset(e, 0, sizeof(*e));
-      e->ktime = bpf_ktime_get_ns();
-      e->conn = key;
-      e->seq = st->seq[0];
-      e->stream_off = st->off[0];
-      e->gap = st->gap[0] + st->gap[1]; /* trailing losses of both directions, never reported otherwise */
       e->fd = -1;
       e->lib = st->verdict;
-      e->flags = SOCK_F_CLOSE;
       e->family = st->family;
       e->sport = st->sport;
       e->dport = st->dport;
       __builtin_memcpy(e->saddr, st->saddr, 16);
       __builtin_memcpy(e->daddr, st->daddr, 16);
-      bpf_ringbuf_submit(e, capture_wake_flags(sizeof(*e)));
+      capture_submit(e);
       capture_count(SOCK_C_CLOSES, 1);
     }
   }

@@ -68,7 +68,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define COMM_LEN 16
 /* a call is taken as nested inside a still-running one on the same thread only this soon after it */
 #define NEST_WINDOW_NS 1000000000ULL
 
@@ -114,35 +113,26 @@ enum tls_counter {
   TLS_C_MAX = 14
 };
 
-/* Configuration: .rodata, set by user space before load (the verifier sees constants). */
-const volatile __u32 max_bytes_per_call = 1 << 20;
-/* 1: only tgids present in tls_pids with value 1 are captured */
-const volatile __u8 only_listed_pids = 0;
-/* 1: only processes whose main thread's comm equals comm_filter */
-const volatile __u8 comm_filter_on = 0;
-const volatile char comm_filter[COMM_LEN] = {};
+/* Configuration: .rodata, set by user space before load (the verifier sees constants).
+ * max_bytes_per_call, the pid and comm filters and wakeup_bytes are declared in capture.h. */
 /* the agent: its descendants are never held at exec (it may wait for them synchronously) */
 const volatile __u32 agent_tgid = 0;
 /* tls_exec holds only descendants of this process when set (tests, scoped agents) */
 const volatile __u32 hold_root_tgid = 0;
-/* wakeup_bytes (when to wake the reader) is declared in capture.h */
 
-/* The ring record (struct tls_event) and its chunked emission are shared with the plain
- * socket sensor: capture.h. The ring and the counters must be declared before it. */
+/* The ring record (struct tls_event), its chunked emission, the counters and the pid filter
+ * are shared with the plain socket sensor: capture.h. The ring must be declared before it. */
 BPFKIT_RINGBUF(tls_events, 64 << 20);
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, TLS_C_MAX);
-  __type(key, __u32);
-  __type(value, __u64);
-} tls_counters SEC(".maps");
 
 #define CAPTURE_EVENT tls_event
 #define CAPTURE_RING tls_events
 #define CAPTURE_COUNTERS tls_counters
+#define CAPTURE_COUNTERS_MAX TLS_C_MAX
+#define CAPTURE_PIDS tls_pids
 #include "capture.h"
-_Static_assert(TLS_F_FIRST == CAPTURE_F_FIRST && TLS_F_LAST == CAPTURE_F_LAST && TLS_F_TRUNCATED == CAPTURE_F_TRUNCATED, "flags");
+_Static_assert(TLS_F_FIRST == CAPTURE_F_FIRST && TLS_F_LAST == CAPTURE_F_LAST && TLS_F_TRUNCATED == CAPTURE_F_TRUNCATED &&
+                   TLS_F_CLOSE == CAPTURE_F_CLOSE,
+               "flags");
 _Static_assert(TLS_C_RECORDS == CAPTURE_C_RECORDS && TLS_C_RING_FULL_BYTES == CAPTURE_C_RING_FULL_BYTES &&
                TLS_C_FAULT_BYTES == CAPTURE_C_FAULT_BYTES && TLS_C_CAP_BYTES == CAPTURE_C_CAP_BYTES, "counters");
 
@@ -244,14 +234,6 @@ struct {
   __type(value, struct conn_state);
 } tls_conns SEC(".maps");
 
-/* tgid -> 1 (capture, with only_listed_pids) or 2 (never capture: the agent itself) */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u32);
-  __type(value, __u8);
-} tls_pids SEC(".maps");
-
 /* Executables user space has inspected (kernel dev_t, inode): their execs are not held. */
 struct exe_key {
   __u64 dev;
@@ -271,26 +253,6 @@ BPFKIT_EXPORT_TYPE(conn_state);
 static __always_inline void count(__u32 which, __u64 n)
 {
   capture_count(which, n);
-}
-
-static __always_inline bool pid_allowed(__u32 tgid)
-{
-  __u8 *v = bpf_map_lookup_elem(&tls_pids, &tgid);
-  if (only_listed_pids) {
-    if (!v || *v != 1) return false;
-  } else if (v && *v == 2) {
-    return false;
-  }
-  if (comm_filter_on) {
-    char comm[COMM_LEN] = {};
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
-    for (int i = 0; i < COMM_LEN; i++) {
-      if (comm[i] != comm_filter[i]) return false;
-      if (comm[i] == 0) break;
-    }
-  }
-  return true;
 }
 
 /* pid_allowed, cached in the thread's storage (see struct tls_task). The generation is read
@@ -365,16 +327,10 @@ static __always_inline void emit_call(__u64 id, struct tls_call *call, __u8 dir,
     c.hdr.fd = call->fd;
     flags |= TLS_F_FD_FROM_CALL;
   }
-  __u64 cap = max_bytes_per_call;
-  __u64 total = moved < cap ? moved : cap;
-  if (moved > total) {
-    flags |= TLS_F_TRUNCATED;
-    count(TLS_C_CAP_BYTES, moved - total);
-  }
   c.hdr.flags = flags;
+  __u32 total = capture_cap(&c, moved);
   c.seg_buf = call->buf;
   c.seg_left = total;
-  c.total = total;
   count(TLS_C_CALLS, 1);
   capture_emit(&c);
   if (cs) {
@@ -486,21 +442,14 @@ static __always_inline void conn_freed(__u64 id, __u64 conn, __u8 lib)
   struct conn_key ck = { .conn = conn, .tgid = id >> 32 };
   struct conn_state *cs = bpf_map_lookup_elem(&tls_conns, &ck);
   if (!cs) return;
-  struct tls_event *e = bpfkit_reserve(tls_events, sizeof(*e));
+  struct tls_event *e = capture_close_record(conn, cs->seq, cs->off, cs->gap);
   if (e) {
-    __builtin_memset(e, 0, sizeof(*e));
-    e->ktime = bpf_ktime_get_ns();
-    e->conn = conn;
-    e->seq = cs->seq[0];
-    e->stream_off = cs->off[0];
-    e->gap = cs->gap[0] + cs->gap[1]; /* trailing losses of both directions, never reported otherwise */
     e->pid = id >> 32;
     e->tid = (__u32)id;
     e->fd = cs->fd;
     e->lib = lib;
-    e->flags = TLS_F_CLOSE;
     bpf_get_current_comm(e->comm, sizeof(e->comm));
-    bpf_ringbuf_submit(e, capture_wake_flags(sizeof(*e)));
+    capture_submit(e);
   }
   bpf_map_delete_elem(&tls_conns, &ck);
 }

@@ -4,16 +4,12 @@
  * sensor's tls_event: both come from bpf/include/capture.h).
  */
 import { monoToIso } from '../process/clock.js'
-import { formatTuple, type RawTlsEvent, type TlsTuple } from '../tls/record.js'
+import { decodeChunk, formatTuple, type CaptureChunk, type CaptureTuple, type RawCaptureEvent } from '../capture/record.js'
 import type { Codec } from '../../codec.js'
+import { ConnGenerations } from '../capture/generations.js'
 
 /** The raw header: capture.h's layout, shared with the TLS sensor (`conn` is the struct sock pointer). */
-export type RawSockEvent = RawTlsEvent
-
-export const SOCK_F_FIRST = 1
-export const SOCK_F_LAST = 2
-export const SOCK_F_TRUNCATED = 4
-export const SOCK_F_CLOSE = 32
+export type RawSockEvent = RawCaptureEvent
 
 /** What the kernel recognised the connection as, from its first bytes. */
 export type PlainProtocol = 'http1' | 'http2'
@@ -22,42 +18,16 @@ export function protocolName(code: number): PlainProtocol {
   return code === 2 ? 'http2' : 'http1'
 }
 
-/** Bytes one read/write-family syscall moved on a recognised connection, or one chunk of them. */
-export interface PlainRecord {
-  /** wall-clock time of the syscall's return, ISO 8601 with ns */
-  time: string
-  /** CLOCK_MONOTONIC ns (bpf_ktime_get_ns) */
-  ktime: bigint
-  pid: number
-  tid: number
-  /** thread name of the calling thread */
-  comm: string
-  /**
-   * Connection key: `sk:<hex address of the struct sock>`; `#N` is appended
-   * when a closed socket's address is reused by the N-th later connection.
-   * The socket, not the process, is the connection: a socket shared by
-   * several processes (fork) is one connection.
-   */
-  conn: string
-  /** the fd the calling process used */
-  fd: number
-  tuple?: TlsTuple
-  direction: 'egress' | 'ingress'
-  /** record number in (conn, direction), from 0, without holes */
-  seq: number
-  /** position of data[0] in the (conn, direction) byte stream since the socket was first seen; lost bytes count too */
-  offset: number
-  /** position of this chunk inside its syscall */
-  callOffset: number
-  /** bytes the syscall moved (the chunks of one call share it) */
-  callBytes: number
-  data: Uint8Array
-  /** bytes of this stream lost (or gone by before the connection was recognised) just before this record */
-  gap?: number
-  /** the call moved more than maxBytesPerCall: the rest is a gap before the next record */
-  truncated?: boolean
-  first: boolean
-  last: boolean
+/**
+ * Bytes one read/write-family syscall moved on a recognised connection, or
+ * one chunk of them. `conn` is `sk:<hex address of the struct sock>`; `#N` is
+ * appended when a closed socket's address is reused by the N-th later
+ * connection. The socket, not the process, is the connection: a socket shared
+ * by several processes (fork) is one connection. `fd` is the one the calling
+ * process used; `offset` counts from when the socket was first seen, and
+ * `gap` includes bytes that went by before the connection was recognised.
+ */
+export interface PlainRecord extends CaptureChunk {
   protocol: PlainProtocol
 }
 
@@ -66,7 +36,7 @@ export interface PlainCloseEvent {
   time: string
   ktime: bigint
   conn: string
-  tuple?: TlsTuple
+  tuple?: CaptureTuple
   protocol: PlainProtocol
   /** bytes lost at the very end of the connection (after its last record) */
   lostBytes: number
@@ -75,7 +45,7 @@ export interface PlainCloseEvent {
 /** Decoder of ring records: header through the object's BTF codec, data right after it. */
 export class PlainRecordDecoder {
   /** generations of socket addresses: bumped by each close record */
-  readonly #generations = new Map<bigint, number>()
+  readonly #generations = new ConnGenerations()
   /** `key|dir` of the streams that delivered their seq 0 record: a second seq 0 is a restart */
   readonly #started = new Set<string>()
   /** streams restarted at seq 0 without a close (kernel state evicted) */
@@ -84,9 +54,7 @@ export class PlainRecordDecoder {
   constructor(readonly codec: Codec<RawSockEvent>) {}
 
   connKey(sk: bigint): string {
-    const gen = this.#generations.get(sk)
-    const base = `sk:${sk.toString(16)}`
-    return gen ? `${base}#${gen}` : base
+    return this.#generations.key(`sk:${sk.toString(16)}`)
   }
 
   /**
@@ -110,36 +78,11 @@ export class PlainRecordDecoder {
   #bump(sk: bigint, oldKey: string): void {
     this.#started.delete(`${oldKey}|0`)
     this.#started.delete(`${oldKey}|1`)
-    this.#generations.set(sk, (this.#generations.get(sk) ?? 0) + 1)
-    // Bounded memory: an address reused after this clear may repeat an old key, long after
-    // the pipeline closed the connection that had it.
-    if (this.#generations.size > 1_000_000) this.#generations.clear()
+    this.#generations.bump(`sk:${sk.toString(16)}`)
   }
 
   record(raw: RawSockEvent, data: Uint8Array, conn = this.keyFor(raw)): PlainRecord {
-    const rec: PlainRecord = {
-      time: monoToIso(raw.ktime),
-      ktime: raw.ktime,
-      pid: raw.pid,
-      tid: raw.tid,
-      comm: raw.comm,
-      conn,
-      fd: raw.fd,
-      direction: raw.dir === 1 ? 'ingress' : 'egress',
-      seq: Number(raw.seq),
-      offset: Number(raw.stream_off),
-      callOffset: raw.call_off,
-      callBytes: Number(raw.call_len),
-      data,
-      first: (raw.flags & SOCK_F_FIRST) !== 0,
-      last: (raw.flags & SOCK_F_LAST) !== 0,
-      protocol: protocolName(raw.lib),
-    }
-    const tuple = formatTuple(raw)
-    if (tuple) rec.tuple = tuple
-    if (raw.gap > 0n) rec.gap = Number(raw.gap)
-    if (raw.flags & SOCK_F_TRUNCATED) rec.truncated = true
-    return rec
+    return decodeChunk(raw, data, conn, 'protocol', protocolName(raw.lib))
   }
 
   /** A close record: later records at the same socket address are a new connection. */

@@ -36,7 +36,6 @@
  * ~0.1 s per probe of blocked event loop (kernel RCU sync per uprobe), so
  * close() of a sensor with many files attached takes seconds.
  */
-import { EventEmitter } from 'eventemitter3'
 import { closeSync, openSync, readdirSync } from 'node:fs'
 import { codecForType } from '../../btf/index.js'
 import type { Codec } from '../../codec.js'
@@ -44,8 +43,11 @@ import { Collection } from '../../collection.js'
 import { BpfError, InvalidArgumentError } from '../../errors.js'
 import type { Link } from '../../link.js'
 import { bundledObject } from '../../probes.js'
-import type { RecordBatch, RingBuffer } from '../../ringbuf.js'
 import { CollectionSpec } from '../../spec.js'
+import { captureLimits, configureCapture, fillPidFilter } from '../capture/config.js'
+import { CAPTURE_COUNTER_NAMES, newCaptureStats, type CaptureKernelCounters, type CaptureStats } from '../capture/counters.js'
+import { CaptureReader, type CaptureEvents, type CaptureGapEvent } from '../capture/reader.js'
+import { CaptureSensor } from '../capture/sensor.js'
 import { ProcessSensor } from '../process/sensor.js'
 import type { ProcessEvent } from '../process/events.js'
 import { AttachRegistry } from './attach-registry.js'
@@ -62,7 +64,7 @@ import {
   type TlsTarget,
 } from './discovery.js'
 import { preloadDecoder } from './go-ret.js'
-import { LIBRARY_CODES, RecordDecoder, TLS_F_CLOSE, TLS_F_HOLD, type RawTlsEvent, type TlsCloseEvent, type TlsRecord } from './record.js'
+import { LIBRARY_CODES, RecordDecoder, TLS_F_HOLD, type RawTlsEvent, type TlsCloseEvent, type TlsRecord } from './record.js'
 
 export interface TlsSensorOptions {
   /** capture only these processes (default: all but the agent itself) */
@@ -129,18 +131,7 @@ export interface TlsSensorOptions {
 }
 
 /** Per-reason counters kept by the BPF program (summed over CPUs). */
-export interface TlsKernelCounters {
-  /** calls that moved data and were emitted */
-  calls: number
-  /** records submitted */
-  records: number
-  ringFullRecords: number
-  ringFullBytes: number
-  /** bytes beyond maxBytesPerCall */
-  capBytes: number
-  /** chunks whose user memory could not be read */
-  faultRecords: number
-  faultBytes: number
+export interface TlsKernelCounters extends CaptureKernelCounters {
   /** returns seen without their entry (call state evicted, or attached mid-call) */
   noEntry: number
   noEntryBytes: number
@@ -157,13 +148,7 @@ export interface TlsKernelCounters {
 }
 
 const COUNTER_NAMES: (keyof TlsKernelCounters)[] = [
-  'calls',
-  'records',
-  'ringFullRecords',
-  'ringFullBytes',
-  'capBytes',
-  'faultRecords',
-  'faultBytes',
+  ...CAPTURE_COUNTER_NAMES,
   'noEntry',
   'noEntryBytes',
   'stateFull',
@@ -173,24 +158,9 @@ const COUNTER_NAMES: (keyof TlsKernelCounters)[] = [
   'holdFailed',
 ]
 
-export interface TlsStats {
-  /** records delivered as 'record' events */
-  records: number
-  /** plaintext bytes delivered */
-  bytes: number
-  /** records that carried a gap */
-  gaps: number
-  /** bytes reported missing by those gaps (plus trailing losses reported at close) */
-  gapBytes: number
-  /** ring reservations that failed (records the kernel could not queue) */
-  lostRecords: number
-  /** ring records too short to decode */
-  malformed: number
-  closes: number
+export interface TlsStats extends CaptureStats<TlsKernelCounters> {
   /** files with probes attached */
   attachedFiles: number
-  /** counters of the BPF side, as of the last refreshStats()/flush() (refreshed every second) */
-  kernel: TlsKernelCounters
 }
 
 export interface TlsAttachEvent {
@@ -203,26 +173,13 @@ export interface TlsAttachEvent {
   version?: string
 }
 
-export interface TlsGapEvent {
-  pid: number
-  conn: string
-  direction: 'egress' | 'ingress'
-  /** bytes missing just before the record with this seq */
-  bytes: number
-  seq: number
-  offset: number
-}
+export type TlsGapEvent = CaptureGapEvent
 
-export interface TlsSensorEvents {
-  record: [TlsRecord]
-  close: [TlsCloseEvent]
-  gap: [TlsGapEvent]
-  lost: [{ count: number; total: number }]
+export interface TlsSensorEvents extends CaptureEvents<TlsRecord, TlsCloseEvent> {
   attach: [TlsAttachEvent]
   detach: [{ key: string; library: TlsLibrary; path: string }]
   /** a file with TLS functions that could not be attached, once per file */
   'attach-error': [{ key: string; path: string; error: Error }]
-  error: [Error]
 }
 
 const FN_CODES: Record<Exclude<TlsFunction, 'free'>, number> = { write: 1, read: 2, write_ex: 3, read_ex: 4, write_ex2: 5 }
@@ -238,10 +195,9 @@ class TransientAttachError extends BpfError {
   }
 }
 
-export class TlsSensor extends EventEmitter<TlsSensorEvents> {
+export class TlsSensor extends CaptureSensor<TlsSensorEvents, TlsKernelCounters> {
   readonly stats: TlsStats
   readonly #collection: Collection
-  readonly #ring: RingBuffer<Uint8Array>
   readonly #decoder: RecordDecoder
   readonly #registry: AttachRegistry<TlsTarget>
   readonly #cache = new InspectCache()
@@ -253,79 +209,58 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
   readonly #comm: string | undefined
   readonly #rescanDelays: number[]
   readonly #timers = new Map<number, NodeJS.Timeout[]>()
-  readonly #statsTimer: NodeJS.Timeout
-  readonly #flushTimer: NodeJS.Timeout
   readonly #skipped = new Map<string, SkippedFile>()
   #execLink: Link | undefined
   /** pids stopped by tls_exec and not resumed yet */
   readonly #held = new Set<number>()
-  #closed = false
 
   constructor(options: TlsSensorOptions = {}) {
     super()
-    const maxBytes = options.maxBytesPerCall ?? DEFAULT_MAX_BYTES_PER_CALL
-    if (!Number.isInteger(maxBytes) || maxBytes < MIN_MAX_BYTES_PER_CALL || maxBytes > 0xffffffff) {
-      throw new InvalidArgumentError(`maxBytesPerCall must be an integer from ${MIN_MAX_BYTES_PER_CALL} to 2^32-1, got ${maxBytes}`)
-    }
-    const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES
-    if (!Number.isInteger(ringBytes) || ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) {
-      throw new InvalidArgumentError(`ringBytes must be a power of two of at least 4096, got ${ringBytes}`)
-    }
-    if (options.comm !== undefined && (options.comm.length === 0 || Buffer.byteLength(options.comm) > 15)) {
-      throw new InvalidArgumentError(`comm must be 1 to 15 bytes, got ${JSON.stringify(options.comm)}`)
-    }
+    const limits = captureLimits(options, {
+      maxBytesPerCall: DEFAULT_MAX_BYTES_PER_CALL,
+      minMaxBytesPerCall: MIN_MAX_BYTES_PER_CALL,
+      ringBytes: DEFAULT_RING_BYTES,
+    })
     this.#pids = options.pids ? new Set(options.pids) : undefined
     for (const p of this.#pids ?? []) {
       if (!Number.isInteger(p) || p <= 0) throw new InvalidArgumentError(`invalid pid ${p}`)
     }
     this.#comm = options.comm
     this.#rescanDelays = options.rescanAfterExecMs ?? [30, 200, 1000, 3000]
-    this.stats = {
-      records: 0,
-      bytes: 0,
-      gaps: 0,
-      gapBytes: 0,
-      lostRecords: 0,
-      malformed: 0,
-      closes: 0,
-      attachedFiles: 0,
-      kernel: Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as unknown as TlsKernelCounters,
-    }
+    this.stats = newCaptureStats(COUNTER_NAMES, { attachedFiles: 0 })
 
     const spec = CollectionSpec.fromFile(bundledObject('tls.bpf.o'))
-    spec.variables.must('max_bytes_per_call').set(maxBytes)
-    spec.variables.must('only_listed_pids').set(this.#pids ? 1 : 0)
+    configureCapture(spec, 'tls_events', limits, { onlyListedPids: this.#pids !== undefined, comm: this.#comm })
     spec.variables.must('agent_tgid').set(options.holdAgentDescendants ? 0 : process.pid)
     spec.variables.must('hold_root_tgid').set(options.holdOnlyDescendantsOf ?? 0)
-    const wakeupBytes = options.wakeupBytes ?? Math.min(1 << 20, ringBytes / 4)
-    if (!Number.isInteger(wakeupBytes) || wakeupBytes < 0 || wakeupBytes >= ringBytes) {
-      throw new InvalidArgumentError(`wakeupBytes must be an integer from 0 to ringBytes-1, got ${wakeupBytes}`)
-    }
-    spec.variables.must('wakeup_bytes').set(BigInt(wakeupBytes))
-    if (this.#comm !== undefined) {
-      spec.variables.must('comm_filter_on').set(1)
-      const comm = Buffer.alloc(16)
-      comm.write(this.#comm)
-      spec.variables.must('comm_filter').set(comm)
-    }
-    spec.maps.must('tls_events').maxEntries = ringBytes
     this.#collection = new Collection(spec)
     try {
-      const pidMap = this.#collection.map<number, number>('tls_pids')
-      for (const p of this.#pids ?? []) if (p !== process.pid) pidMap.update(p, 1)
-      for (const p of [process.pid, ...(options.excludePids ?? [])]) pidMap.update(p, 2)
+      fillPidFilter(this.#collection.map<number, number>('tls_pids'), this.#pids, options.excludePids)
       // BPF caches each thread's filter verdict with this generation: bump it after any tls_pids change
       this.#collection.map<number, number>('tls_filter_gen').update(0, 1)
 
       const codec = codecForType<RawTlsEvent>(spec.btf!, 'tls_event') as Codec<RawTlsEvent>
-      this.#decoder = new RecordDecoder(codec)
-      this.#ring = this.#collection.ringBuffer<Uint8Array>('tls_events')
-      this.#ring.on('lost', (l) => {
-        this.stats.lostRecords = l.total
-        this.emit('lost', l)
+      const decoder = new RecordDecoder(codec)
+      this.#decoder = decoder
+      this.reader = new CaptureReader<RawTlsEvent, TlsRecord, TlsCloseEvent, TlsKernelCounters>({
+        collection: this.#collection,
+        ring: 'tls_events',
+        counters: 'tls_counters',
+        counterNames: COUNTER_NAMES,
+        stats: this.stats,
+        sink: this,
+        decoding: {
+          codec,
+          control: (raw) => {
+            if (!(raw.flags & TLS_F_HOLD)) return false
+            this.#onHold(raw.pid, raw.call_len, raw.conn)
+            return true
+          },
+          close: (raw) => decoder.close(raw),
+          connKey: (raw) => decoder.connKey(raw.pid, raw.conn),
+          record: (raw, data, conn) => decoder.record(raw, data, conn),
+        },
       })
-      this.#ring.on('error', (e) => this.emit('error', e))
-      this.#ring.onBatch((b) => this.#onBatch(b))
 
       if (options.correlateFds !== false) {
         const prog = this.#collection.program('tls_sys_enter')
@@ -356,16 +291,10 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
       for (const pid of this.#pids ?? allPids()) this.scanPid(pid)
       if (options.holdNewExecutables) this.#execLink = this.#collection.program('tls_exec').attachTracepoint('sched', 'sched_process_exec')
     } catch (err) {
-      this.#teardown()
+      this.teardown()
       throw err
     }
-    this.#statsTimer = setInterval(() => this.refreshStats(), 1000)
-    this.#statsTimer.unref()
-    const flushMs = options.flushIntervalMs ?? 20
-    this.#flushTimer = setInterval(() => {
-      if (!this.#closed) this.#ring.consume()
-    }, flushMs)
-    this.#flushTimer.unref()
+    this.reader.start(options.flushIntervalMs ?? 20)
   }
 
   /**
@@ -374,7 +303,7 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
    * gone or filtered out.
    */
   scanPid(pid: number): TlsTarget[] {
-    if (this.#closed || pid === process.pid) return []
+    if (this.closed || pid === process.pid) return []
     if (this.#pids && !this.#pids.has(pid)) return []
     if (this.#comm !== undefined && processComm(pid) !== this.#comm) return []
     let found
@@ -404,69 +333,19 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
     return [...this.#skipped.values()]
   }
 
-  /** Delivers what is in the ring now (synchronously) and refreshes stats. */
-  flush(): void {
-    if (this.#closed) return
-    this.#ring.consume()
-    this.refreshStats()
-  }
-
-  /** Reads the BPF counters into stats.kernel. */
-  refreshStats(): TlsKernelCounters {
-    if (this.#closed) return this.stats.kernel
-    try {
-      const m = this.#collection.map<number, bigint | bigint[]>('tls_counters')
-      COUNTER_NAMES.forEach((name, i) => {
-        const v = m.lookup(i)
-        let total = 0n
-        for (const x of Array.isArray(v) ? v : [v ?? 0n]) total += BigInt(x as bigint)
-        this.stats.kernel[name] = Number(total)
-      })
-      this.#ring.refreshLost()
-      this.stats.lostRecords = this.#ring.stats.lost
-    } catch (err) {
-      this.emit('error', err as Error)
-    }
-    return this.stats.kernel
-  }
-
-  /** Keeps the event loop alive while the sensor runs (it does not by default). */
-  ref(): this {
-    this.#ring.ref()
-    return this
-  }
-
-  /** Delivers pending records, then detaches everything. */
-  close(): void {
-    if (this.#closed) return
-    try {
-      this.flush()
-    } catch {
-      // closing anyway
-    }
-    this.#closed = true
-    clearInterval(this.#statsTimer)
-    clearInterval(this.#flushTimer)
-    this.#teardown()
-  }
-
-  [Symbol.dispose](): void {
-    this.close()
-  }
-
-  #teardown(): void {
+  protected teardown(): void {
     // no new holds; resume the held processes whose records are still queued
     this.#execLink?.close()
-    if (this.#execLink && !this.#ring.closed) {
+    if (this.#execLink) {
       try {
-        this.#ring.consume()
+        this.reader?.drain()
       } catch {
         // resumed below anyway
       }
     }
     for (const pid of this.#held) resume(pid)
     this.#held.clear()
-    this.#closed = true
+    this.closed = true
     for (const timers of this.#timers.values()) for (const t of timers) clearTimeout(t)
     this.#timers.clear()
     const onEvent = this.#onProcessEvent as ((ev: ProcessEvent) => void) | undefined // unset if the constructor failed early
@@ -475,7 +354,7 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
     this.#registry?.close()
     for (const l of this.#links) l.close()
     this.#links.length = 0
-    this.#ring?.close()
+    this.reader?.close()
     this.#collection.close()
   }
 
@@ -540,7 +419,7 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
   }
 
   #onProcess(ev: ProcessEvent): void {
-    if (this.#closed) return
+    if (this.closed) return
     const pid = ev.process.pid
     try {
       if (ev.type === 'process.exec') {
@@ -553,7 +432,7 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
         for (const key of before) if (!now.has(key)) this.#registry.releaseKey(pid, key)
         const timers = this.#rescanDelays.map((ms) =>
           setTimeout(() => {
-            if (!this.#closed) this.scanPid(pid)
+            if (!this.closed) this.scanPid(pid)
           }, ms).unref(),
         )
         this.#timers.set(pid, timers)
@@ -578,7 +457,7 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
   #onHold(pid: number, dev: bigint, ino: bigint): void {
     this.#held.add(pid)
     try {
-      if (!this.#closed) this.scanPid(pid)
+      if (!this.closed) this.scanPid(pid)
       this.#collection.map('tls_exe_known').update({ dev, ino }, 1)
     } catch (err) {
       this.emit('error', err as Error)
@@ -590,7 +469,7 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
 
   /** A file's probes were detached: its next exec must be held (and inspected) again. */
   #forgetExecutable(key: string): void {
-    if (!this.#execLink || this.#closed) return
+    if (!this.#execLink || this.closed) return
     const [dev, ino] = key.split(':')
     try {
       this.#collection.map('tls_exe_known').delete({ dev: kernelDev(BigInt(dev!)), ino: BigInt(ino!) })
@@ -602,53 +481,6 @@ export class TlsSensor extends EventEmitter<TlsSensorEvents> {
   #clearTimers(pid: number): void {
     for (const t of this.#timers.get(pid) ?? []) clearTimeout(t)
     this.#timers.delete(pid)
-  }
-
-  #onBatch(batch: RecordBatch): void {
-    const codec = this.#decoder.codec
-    const hdr = codec.size
-    const wantRecords = this.listenerCount('record') > 0
-    for (let i = 0; i < batch.count; i++) {
-      const off = batch.offset(i)
-      const len = batch.length(i)
-      if (len < hdr) {
-        this.stats.malformed++
-        continue
-      }
-      const raw = codec.decode(batch.view, off)
-      if (raw.flags & TLS_F_HOLD) {
-        this.#onHold(raw.pid, raw.call_len, raw.conn)
-        continue
-      }
-      if (raw.flags & TLS_F_CLOSE) {
-        const ev = this.#decoder.close(raw)
-        this.stats.closes++
-        if (ev.lostBytes > 0) this.stats.gapBytes += ev.lostBytes
-        this.emit('close', ev)
-        continue
-      }
-      if (raw.len > len - hdr) {
-        this.stats.malformed++
-        continue
-      }
-      this.stats.records++
-      this.stats.bytes += raw.len
-      if (raw.gap > 0n) {
-        const gap = Number(raw.gap)
-        this.stats.gaps++
-        this.stats.gapBytes += gap
-        this.emit('gap', {
-          pid: raw.pid,
-          conn: this.#decoder.connKey(raw.pid, raw.conn),
-          direction: raw.dir === 1 ? 'ingress' : 'egress',
-          bytes: gap,
-          seq: Number(raw.seq),
-          offset: Number(raw.stream_off),
-        })
-      }
-      // the data is copied out of the reused batch buffer only for someone who wants it
-      if (wantRecords) this.emit('record', this.#decoder.record(raw, batch.bytes.slice(off + hdr, off + hdr + raw.len)))
-    }
   }
 }
 
