@@ -43,7 +43,7 @@ import { buildPeers, median, parseKv, repoRoot, round } from '../common.js'
 
 const N = Number(process.argv[2] ?? 20000)
 const SIZE = Number(process.argv[3] ?? 4096)
-const RUNS = 3
+const RUNS = Number(process.env.RUNS ?? 7)
 const RING = 64 << 20
 /* deferred: every record of the run (one per SSL_write and one per SSL_read) must fit in the ring */
 const N_DEFERRED = Math.min(N, Math.floor((0.8 * RING) / (2 * (SIZE + 256))))
