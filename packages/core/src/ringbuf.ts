@@ -359,15 +359,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
 }
 
 /** Decodes (or copies) each record of a batch and hands it to `sink`. */
-type DeliverLoop = <T>(
-  view: DataView,
-  bytes: Uint8Array,
-  offsets: Uint32Array,
-  count: number,
-  codec: Codec<T> | undefined,
-  sink: (value: T) => void,
-  malformed: (len: number, size: number) => void,
-) => void
+type DeliverLoop = typeof deliverLoop
 
 /**
  * Returns a fresh copy of the per-record loop for one RingBuffer. V8 keeps
