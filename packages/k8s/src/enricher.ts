@@ -303,15 +303,9 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
   /** The container/pod the key points at, from the kernel side. `null` = a host (non-pod) cgroup. */
   #ref(key: IdentityKey): CgroupContainerRef | null | undefined {
     if (key.containerId || key.podUid) return { path: '', driver: 'cgroupfs', containerId: key.containerId?.toLowerCase(), podUid: key.podUid }
-    if (key.cgroupId !== undefined) {
-      const path = this.cgroups.pathForId(key.cgroupId)
-      if (path !== undefined) return this.cgroups.refForId(key.cgroupId) ?? null
-    }
-    if (key.pid !== undefined) {
-      const path = this.cgroups.pathForPid(key.pid)
-      if (path !== undefined) return this.cgroups.refForPid(key.pid) ?? null
-    }
-    return undefined
+    const byId = key.cgroupId !== undefined ? this.cgroups.resolveId(key.cgroupId) : undefined
+    if (byId !== undefined) return byId
+    return key.pid !== undefined ? this.cgroups.resolvePid(key.pid) : undefined
   }
 
   /** #resolve, but a bug or a malformed object in the cache degrades one event instead of the pipeline. */

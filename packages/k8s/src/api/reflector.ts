@@ -130,16 +130,7 @@ export class Reflector<T extends ApiObject> {
   /** A corrupt stream makes ListWatch relist at once; delay that so a broken server is not hammered. */
   #watchEnded(err: any, done: (err: any) => void, empty: boolean) {
     // ListWatch re-watches at once after a clean end; a server that closes empty watches at once would make that a busy loop
-    if (empty) {
-      const delay = this.#delay
-      this.#delay = Math.min(this.#delay * 2, this.#o.backoff?.maxMs ?? 30_000)
-      clearTimeout(this.#timer)
-      this.#timer = setTimeout(() => {
-        if (!this.#stopped) done(null)
-      }, delay)
-      this.#timer.unref?.()
-      return
-    }
+    if (empty) return this.#later(() => done(null))
     if (!(err instanceof K8sGarbageError)) return done(err)
     this.#health.errors++
     this.#health.lastError = err.message
@@ -148,11 +139,16 @@ export class Reflector<T extends ApiObject> {
       this.#loggedError = 'garbage'
       this.#o.logger.warn(`[bpfkit/k8s] ${this.#o.name}: ${err.message} (${JSON.stringify(err.sample)}); relisting, cache kept meanwhile`)
     }
+    this.#later(() => done(err))
+  }
+
+  /** Runs `fn` after the current back-off delay (unless stopped meanwhile) and doubles the delay up to the maximum. */
+  #later(fn: () => void) {
     const delay = this.#delay
     this.#delay = Math.min(this.#delay * 2, this.#o.backoff?.maxMs ?? 30_000)
     clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
-      if (!this.#stopped) done(err)
+      if (!this.#stopped) fn()
     }, delay)
     this.#timer.unref?.()
   }

@@ -116,10 +116,15 @@ export class CgroupResolver {
 
   /** What the cgroup with this id says about its container and pod. */
   refForId(id: bigint): CgroupContainerRef | undefined {
+    return this.resolveId(id) ?? undefined
+  }
+
+  /** One lookup per event: undefined = unknown id, null = a cgroup that is not a container's, else what its path says. */
+  resolveId(id: bigint): CgroupContainerRef | null | undefined {
     if (this.pathForId(id) === undefined) return undefined
     const entry = this.entries.get(id)!
     if (entry.ref === undefined) entry.ref = parseCgroupPath(entry.path) ?? null
-    return entry.ref ?? undefined
+    return entry.ref
   }
 
   /**
@@ -139,8 +144,13 @@ export class CgroupResolver {
   }
 
   refForPid(pid: number): CgroupContainerRef | undefined {
+    return this.resolvePid(pid) ?? undefined
+  }
+
+  /** Like resolveId, for a pid: one read of /proc/PID/cgroup. */
+  resolvePid(pid: number): CgroupContainerRef | null | undefined {
     const path = this.pathForPid(pid)
-    return path === undefined ? undefined : parseCgroupPath(path)
+    return path === undefined ? undefined : (parseCgroupPath(path) ?? null)
   }
 
   /** Walks the mount now (not rate limited), e.g. after a container start event. */

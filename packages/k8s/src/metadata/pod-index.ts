@@ -108,13 +108,15 @@ export class PodIndex {
     if (!uid) return
     // the delete event carries the final state; prefer it over the cached one
     const last = this.#byUid.get(uid) ?? pod
-    const final = containersOf(pod).length >= containersOf(last).length ? pod : last
-    for (const c of containersOf(last)) this.#byContainer.delete(c.id)
+    const podContainers = containersOf(pod)
+    const lastContainers = last === pod ? podContainers : containersOf(last)
+    const [final, finalContainers] = podContainers.length >= lastContainers.length ? [pod, podContainers] : [last, lastContainers]
+    for (const c of lastContainers) this.#byContainer.delete(c.id)
     this.#byUid.delete(uid)
     const name = `${pod.metadata.namespace}/${pod.metadata.name}`
     if (this.#uidByName.get(name) === uid) this.#uidByName.delete(name)
     this.#deadPods.set(uid, final)
-    for (const c of containersOf(final)) this.#deadContainers.set(c.id, c)
+    for (const c of finalContainers) this.#deadContainers.set(c.id, c)
   }
 
   prune(): void {
