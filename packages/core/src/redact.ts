@@ -12,7 +12,11 @@
 
 export const REDACTED = '[REDACTED]'
 
-/** Well-known credential formats, matched anywhere in a string. */
+/**
+ * Well-known credential formats, matched anywhere in a string. Deliberately broad (redaction
+ * would rather mask too much); @bpfkit/llm's secrets scanner (scanners/secrets.ts) keeps a
+ * precise list with entropy and validation checks for findings. Add a new format to both.
+ */
 export const CREDENTIAL_FORMATS: readonly { name: string; pattern: RegExp }[] = [
   { name: 'anthropic_api_key', pattern: /\bsk-ant-[A-Za-z0-9_-]{20,}/g },
   { name: 'openai_api_key', pattern: /\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/g },

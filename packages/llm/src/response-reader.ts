@@ -144,13 +144,11 @@ export class ResponseReader {
   private eventStreamDecoder(x: OpenExchange, timeOf: () => string): EventStreamDecoder {
     return new EventStreamDecoder((m) => {
       const time = timeOf()
+      const parsed = parseJson(m.payload)
       if (m.messageType !== 'event') {
-        const parsed = parseJson(m.payload)
-        const message = parsed.error === undefined ? (typeof (parsed.value as { message?: unknown })?.message === 'string' ? (parsed.value as { message: string }).message : m.payload) : m.payload
-        x.builder.setError({ ...(m.exceptionType ? { type: m.exceptionType } : {}), message: message.slice(0, 1000) })
+        x.builder.setError({ ...(m.exceptionType ? { type: m.exceptionType } : {}), message: messageOf(parsed, m.payload).slice(0, 1000) })
         return
       }
-      const parsed = parseJson(m.payload)
       if (parsed.error !== undefined) {
         this.diagnostics.parseError(`eventstream '${m.eventType ?? '?'}' payload: ${parsed.error}`, x.id, x.match.provider, time)
         return
@@ -158,6 +156,12 @@ export class ResponseReader {
       this.applyStreamJson(x, parsed.value, m.eventType, time)
     }, Math.max(MAX_FRAME_BYTES, 2 * this.limits.maxCompletionChars))
   }
+}
+
+/** The `message` of an exception payload when it is JSON with one, else the raw payload. */
+function messageOf(parsed: ReturnType<typeof parseJson>, raw: string): string {
+  const message = parsed.error === undefined ? (parsed.value as { message?: unknown } | null)?.message : undefined
+  return typeof message === 'string' ? message : raw
 }
 
 function responseContext(x: OpenExchange): ResponseContext {
