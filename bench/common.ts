@@ -7,9 +7,11 @@ import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { findSharedDir } from '../scripts/shared-dir.js'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-export const sharedPeers = resolve(repoRoot, '..', 'shared', 'peers')
+export const sharedPeers = join(findSharedDir(repoRoot), 'peers')
+
 
 /** Builds the shared reference peers (if needed) and returns their directory. */
 export function buildPeers(): string {

@@ -10,9 +10,14 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, it } from 'vitest'
+import { findSharedDir } from '../../../scripts/shared-dir.js'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
-export const sharedDir = resolve(repoRoot, '..', 'shared')
+/**
+ * ../shared (reference peers and research notes) beside the checkout; for a clone made
+ * elsewhere from a local checkout, beside the repository it was cloned from; or BPFKIT_SHARED_DIR.
+ */
+export const sharedDir = findSharedDir(repoRoot)
 
 /** Why the eBPF tests cannot run here, or null if they can. */
 export function bpfUnavailableReason(): string | null {
