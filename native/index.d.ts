@@ -147,11 +147,16 @@ export interface BatchResult {
   done: boolean
 }
 
-/** Callback of a RingReader: one call per batch of records. */
-export type RingBatchCallback = (count: number, data: ArrayBuffer, offsets: Uint32Array) => void
+/**
+ * Callback of a RingReader: one call per batch of records. `buffer` holds the (offset, length) pairs of the
+ * batch's records as u32s from byte 0, and the records from byte `dataOffset`; offsets are relative to
+ * `dataOffset`. The same buffer is passed every time until it is replaced (after a detach, or to fit a record
+ * larger than it). `drained`: the ring was empty when the batch ended (a natural point for housekeeping).
+ */
+export type RingBatchCallback = (count: number, buffer: ArrayBuffer, drained: boolean) => void
 
 export interface RingReaderOptions {
-  /** initial size of the reusable copy buffer; grows for records larger than it. default 4 MiB */
+  /** initial size of the data part of the reusable copy buffer; grows for records larger than it. default 4 MiB */
   bufferSize?: number
   /** most records per onBatch call (size of the offsets array / 2). default 65536 */
   maxRecordsPerBatch?: number
@@ -162,9 +167,9 @@ export interface RingReaderOptions {
 /**
  * Consumer of a BPF_MAP_TYPE_RINGBUF map. Uses a uv_poll handle on the map fd
  * on the calling environment's loop (no thread). Records are copied into one
- * reusable ArrayBuffer: record i is bytes [offsets[2i], offsets[2i]+offsets[2i+1])
- * of `data`. The data is only valid during the callback. The consumer position
- * is committed (released to producers) before the callback runs; the copy stays valid during it.
+ * reusable ArrayBuffer (see RingBatchCallback for its layout). The data is only
+ * valid during the callback. The consumer position is committed (released to
+ * producers) before the callback runs; the copy stays valid during it.
  */
 export declare class NativeRingReader {
   constructor(mapFd: number, onBatch: RingBatchCallback, options?: RingReaderOptions)
@@ -180,6 +185,8 @@ export declare class NativeRingReader {
   available(): number
   /** size of the ring data area (max_entries) */
   readonly size: number
+  /** byte offset of the record data in the callback's buffer (maxRecordsPerBatch * 8) */
+  readonly dataOffset: number
   /** uv_close the poll handle, then munmap and close the dup'd fd. Idempotent. */
   close(): void
 }

@@ -2,12 +2,14 @@
 //
 // The ring is mmap'ed the way libbpf's ringbuf.c does it (consumer page RW at offset 0; producer page plus the
 // data area mapped twice, RO, at offset page_size, so records that wrap are contiguous). Our own consumer loop
-// copies committed records into one reusable JS ArrayBuffer, writes (offset, length) pairs into one reusable
-// Uint32Array, store-releases the consumer position for the whole batch, then calls JS once per batch.
+// copies committed records into one reusable JS ArrayBuffer (laid out as [offsets | data]: (offset, length)
+// pairs first, then the record bytes), store-releases the consumer position for the whole batch, then calls JS
+// once per batch. The per-batch path is a handful of N-API calls (buffer still attached? call), so small
+// batches that stay in the CPU cache cost little more than big ones.
 // A uv_poll_t on a dup of the map fd (on the environment's own loop) drives it; libuv's epoll is
 // level-triggered, so a wake-up that delivered only maxBatchesPerWake batches fires again while data remains.
 //
-// Object lifetime: the JS callback and the two buffers live in a hidden array on the reader object (traced by
+// Object lifetime: the JS callback and the buffer live in a hidden array on the reader object (traced by
 // the GC, not a root), so an idle reader that the program drops is collected and its finalizer unmaps the ring.
 // While polling, the reader holds a strong reference to itself (like an active handle).
 #include <bpf/libbpf.h>
@@ -84,7 +86,8 @@ void FinishCleanup(EnvRings* er) {
   DropEnvRings(er);
 }
 
-// Kernel-side resources of one reader. Outlives the JS object when a uv_close() is in flight.
+// Kernel-side resources of one reader. The struct (it holds the uv_poll_t) outlives the JS object while a
+// uv_close() is in flight; the mappings and the fd do not (see ReleaseKernelSide).
 struct Ring {
   uv_poll_t poll;
   bool pollInit = false;
@@ -100,10 +103,20 @@ struct Ring {
   EnvRings* env = nullptr;  // pending-close accounting
 };
 
-void FreeRing(Ring* r) {
+// Unmaps the ring and closes our fd. Safe right after uv_close() (libuv: the fd "can be safely closed
+// immediately after a call to uv_poll_stop() or uv_close()"), so the kernel can free the ring's memory
+// without waiting for the next loop iteration: a program that opens and closes rings in a synchronous
+// loop must not accumulate them.
+void ReleaseKernelSide(Ring* r) {
   if (r->prodMap != MAP_FAILED) munmap(r->prodMap, r->prodLen);
   if (r->consMap != MAP_FAILED) munmap(r->consMap, r->consLen);
   if (r->fd >= 0) close(r->fd);
+  r->prodMap = r->consMap = MAP_FAILED;
+  r->fd = -1;
+}
+
+void FreeRing(Ring* r) {
+  ReleaseKernelSide(r);
   delete r;
 }
 
@@ -124,10 +137,7 @@ void OnRingClosed(uv_handle_t* h) {
 }
 
 struct BatchBufs {
-  napi_value fn = nullptr, data = nullptr, offsets = nullptr;
-  uint8_t* dataPtr = nullptr;
-  size_t cap = 0;
-  uint32_t* offsetsPtr = nullptr;
+  napi_value fn = nullptr, buffer = nullptr;
 };
 
 enum class FillStop { Limit, Empty, Busy, Full, NeedGrow };
@@ -203,6 +213,7 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
                            InstanceMethod<&NativeRingReader::Consume>("consume"),
                            InstanceMethod<&NativeRingReader::Available>("available"),
                            InstanceAccessor<&NativeRingReader::Size>("size"),
+                           InstanceAccessor<&NativeRingReader::DataOffset>("dataOffset"),
                            InstanceMethod<&NativeRingReader::Close>("close"),
                        });
   }
@@ -241,8 +252,9 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       ThrowInvalid(env, op, "maxBatchesPerWake must be >= 1");
       return;
     }
-    bufferSize_ = (bufferSize + 7) & ~7u;
+    dataCap_ = (bufferSize + 7) & ~7u;
     maxRecords_ = maxRecords;
+    dataOffset_ = (size_t)maxRecords * 8;
     maxBatchesPerWake_ = maxBatches;
 
     struct bpf_map_info mi;
@@ -292,27 +304,18 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     r->mask = mi.max_entries - 1;
     size_ = mi.max_entries;
 
-    // Hidden holder [onBatch, data ArrayBuffer, offsets Uint32Array] on `this`.
-    Napi::Array holder = Napi::Array::New(env, 3);
+    // Hidden holder [onBatch, buffer] on `this`; weak references to both for the per-batch path.
+    Napi::Array holder = Napi::Array::New(env, 2);
     holder.Set(0u, info[1]);
-    Napi::ArrayBuffer data = Napi::ArrayBuffer::New(env, bufferSize_);
-    Napi::Uint32Array offsets = Napi::Uint32Array::New(env, (size_t)maxRecords_ * 2);
-    if (env.IsExceptionPending()) {
-      FreeRing(r);
-      return;
-    }
-    // Fault the (lazily zeroed) pages in now rather than during the first burst.
-    Prefault(data.Data(), data.ByteLength());
-    Prefault(offsets.Data(), offsets.ByteLength());
-    holder.Set(1u, data);
-    holder.Set(2u, offsets);
     AddonData* ad = GetAddonData(env);
     napi_property_descriptor d = {};
     d.name = ad->holderKey.Value();
     d.value = holder;
     d.attributes = napi_default;
-    if (napi_define_properties(env, info.This(), 1, &d) != napi_ok ||
-        napi_create_reference(env, holder, 0, &holder_) != napi_ok) {
+    BatchBufs b;
+    if (env.IsExceptionPending() || napi_define_properties(env, info.This(), 1, &d) != napi_ok ||
+        napi_create_reference(env, holder, 0, &holder_) != napi_ok ||
+        napi_create_reference(env, info[1], 0, &fnRef_) != napi_ok || !NewBuffer(env, dataCap_, &b)) {
       FreeRing(r);
       if (!env.IsExceptionPending()) ThrowErrno(env, op, ENOMEM);
       return;
@@ -325,8 +328,10 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
   ~NativeRingReader() override {
     // GC'd (idle) reader or environment teardown: release the ring. No JS-facing calls here.
     DoClose(true);
-    if (holder_) napi_delete_reference(env_, holder_);
-    holder_ = nullptr;
+    for (napi_ref* ref : {&holder_, &fnRef_, &bufRef_}) {
+      if (*ref) napi_delete_reference(env_, *ref);
+      *ref = nullptr;
+    }
   }
 
   // Called by the environment's async cleanup hook.
@@ -346,11 +351,8 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     }
     // During environment teardown (or after JS dropped the reader's state) JS cannot be
     // called and throwing would be fatal: stop quietly instead.
-    napi_value holder = nullptr, fn = nullptr;
-    napi_valuetype t = napi_undefined;
-    if (napi_get_reference_value(self->env_, self->holder_, &holder) != napi_ok || !holder ||
-        napi_get_element(self->env_, holder, 0, &fn) != napi_ok || napi_typeof(self->env_, fn, &t) != napi_ok ||
-        t != napi_function) {
+    napi_value fn = nullptr;
+    if (napi_get_reference_value(self->env_, self->fnRef_, &fn) != napi_ok || !fn) {
       self->StopPoll();
       return;
     }
@@ -395,92 +397,73 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       r->poll.data = r;
       r->env = er;
       if (er) er->pending++;
-      uv_close(reinterpret_cast<uv_handle_t*>(&r->poll), OnRingClosed);
+      uv_close(reinterpret_cast<uv_handle_t*>(&r->poll), OnRingClosed);  // frees the Ring (holds the uv_poll_t)
+      ReleaseKernelSide(r);
     } else {
       FreeRing(r);
     }
   }
 
-  // Fetches (and repairs, if JS detached or replaced them) the callback and the two buffers.
+  // Fetches the callback and the buffer; replaces the buffer if JS detached it (for example by transferring it).
+  // The hot path: two reference lookups and one detach check; the raw pointers are cached in the reader.
   bool GetBufs(napi_env env, BatchBufs* b) {
+    if (napi_get_reference_value(env, fnRef_, &b->fn) != napi_ok || !b->fn) {
+      ThrowState(env, "NativeRingReader", "internal state of the reader was collected");
+      return false;
+    }
+    bool detached = true;
+    if (napi_get_reference_value(env, bufRef_, &b->buffer) == napi_ok && b->buffer &&
+        napi_is_detached_arraybuffer(env, b->buffer, &detached) == napi_ok && !detached)
+      return true;
+    return NewBuffer(env, dataCap_, b);
+  }
+
+  // Allocates the [offsets | data] buffer with `cap` data bytes and makes it the current one.
+  bool NewBuffer(napi_env env, size_t cap, BatchBufs* b) {
     napi_value holder;
     if (napi_get_reference_value(env, holder_, &holder) != napi_ok || !holder) {
       ThrowState(env, "NativeRingReader", "internal state of the reader was collected");
       return false;
     }
-    napi_valuetype t;
-    if (napi_get_element(env, holder, 0, &b->fn) != napi_ok || napi_typeof(env, b->fn, &t) != napi_ok ||
-        t != napi_function) {
-      ThrowState(env, "NativeRingReader", "onBatch is no longer a function");
-      return false;
-    }
-    bool ok = false, detached = true;
-    if (napi_get_element(env, holder, 1, &b->data) == napi_ok && napi_is_arraybuffer(env, b->data, &ok) == napi_ok &&
-        ok && napi_is_detached_arraybuffer(env, b->data, &detached) == napi_ok && !detached) {
-      void* p;
-      napi_get_arraybuffer_info(env, b->data, &p, &b->cap);
-      b->dataPtr = static_cast<uint8_t*>(p);
-    } else if (!NewData(env, bufferSize_, holder, b)) {
-      return false;
-    }
-    napi_typedarray_type tt;
-    size_t len = 0, off;
-    void* p = nullptr;
-    napi_value ab;
-    ok = false;
-    if (napi_get_element(env, holder, 2, &b->offsets) == napi_ok && napi_is_typedarray(env, b->offsets, &ok) == napi_ok &&
-        ok && napi_get_typedarray_info(env, b->offsets, &tt, &len, &p, &ab, &off) == napi_ok && tt == napi_uint32_array &&
-        len >= (size_t)maxRecords_ * 2 && p) {
-      b->offsetsPtr = static_cast<uint32_t*>(p);
-    } else {
-      napi_value nab;
-      void* np;
-      if (napi_create_arraybuffer(env, (size_t)maxRecords_ * 8, &np, &nab) != napi_ok ||
-          napi_create_typedarray(env, napi_uint32_array, (size_t)maxRecords_ * 2, nab, 0, &b->offsets) != napi_ok ||
-          napi_set_element(env, holder, 2, b->offsets) != napi_ok)
-        return false;
-      b->offsetsPtr = static_cast<uint32_t*>(np);
-    }
-    return true;
-  }
-
-  bool NewData(napi_env env, size_t cap, napi_value holder, BatchBufs* b) {
     void* p;
     napi_value ab;
-    if (napi_create_arraybuffer(env, cap, &p, &ab) != napi_ok) {
+    if (napi_create_arraybuffer(env, dataOffset_ + cap, &p, &ab) != napi_ok) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);
-      if (!pending) ThrowErrno(env, "NativeRingReader", ENOMEM, "cannot allocate a " + std::to_string(cap) + "-byte buffer");
+      if (!pending)
+        ThrowErrno(env, "NativeRingReader", ENOMEM, "cannot allocate a " + std::to_string(dataOffset_ + cap) + "-byte buffer");
       return false;
     }
-    if (napi_set_element(env, holder, 1, ab) != napi_ok) return false;
-    Prefault(p, cap);
-    b->data = ab;
-    b->dataPtr = static_cast<uint8_t*>(p);
-    b->cap = cap;
+    napi_ref ref;
+    if (napi_set_element(env, holder, 1, ab) != napi_ok || napi_create_reference(env, ab, 0, &ref) != napi_ok) return false;
+    if (bufRef_) napi_delete_reference(env, bufRef_);
+    bufRef_ = ref;
+    Prefault(p, dataOffset_ + cap);
+    offsets_ = static_cast<uint32_t*>(p);
+    data_ = static_cast<uint8_t*>(p) + dataOffset_;
+    dataCap_ = cap;
+    b->buffer = ab;
     return true;
   }
 
+  // A record larger than the data area: a bigger buffer (kept for later batches).
   bool Grow(napi_env env, uint32_t need, BatchBufs* b) {
-    napi_value holder;
-    if (napi_get_reference_value(env, holder_, &holder) != napi_ok || !holder) return false;
-    size_t cap = b->cap * 2;
+    size_t cap = dataCap_ * 2;
     size_t want = ((size_t)need + 7) & ~(size_t)7;
     if (cap < want) cap = want;
     if (cap > ((size_t)1 << 31)) cap = want;
-    if (!NewData(env, cap, holder, b)) return false;
-    bufferSize_ = cap > (1u << 30) ? bufferSize_ : (uint32_t)cap;  // later replacements keep the grown size
-    return true;
+    return NewBuffer(env, cap, b);
   }
 
-  // Calls onBatch. Returns false when it threw (poll path: reported as an uncaught exception).
-  bool Deliver(napi_env env, const BatchBufs& b, uint32_t n, bool fromPoll) {
+  // Calls onBatch(count, buffer, drained). Returns false when it threw (poll path: reported as an uncaught
+  // exception). `drained`: the ring was empty (or the next record still being written) when the batch ended.
+  bool Deliver(napi_env env, const BatchBufs& b, uint32_t n, bool drained, bool fromPoll) {
     napi_value argv[3];
+    napi_value recv;
     napi_create_uint32(env, n, &argv[0]);
-    argv[1] = b.data;
-    argv[2] = b.offsets;
-    napi_value recv = nullptr;
-    if (napi_get_reference_value(env, _ref, &recv) != napi_ok || !recv) return false;
+    argv[1] = b.buffer;
+    napi_get_boolean(env, drained, &argv[2]);
+    napi_get_global(env, &recv);  // napi_make_callback needs an object; the callback does not use `this`
     napi_value result;
     inBatch_ = true;
     napi_status st = fromPoll ? napi_make_callback(env, actx_, recv, b.fn, 3, argv, &result)
@@ -515,10 +498,10 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       Fill f;
       f.cons = __atomic_load_n(r->consumerPos, __ATOMIC_ACQUIRE);
       uint64_t startCons = f.cons;
-      FillStop why = FillBatch(r, b.dataPtr, b.cap, b.offsetsPtr, (uint32_t)limit, &f);
+      FillStop why = FillBatch(r, data_, dataCap_, offsets_, (uint32_t)limit, &f);
       if (why == FillStop::NeedGrow) {  // first record of the batch does not fit the buffer
         if (Grow(env, f.needSize, &b)) {
-          why = FillBatch(r, b.dataPtr, b.cap, b.offsetsPtr, (uint32_t)limit, &f);
+          why = FillBatch(r, data_, dataCap_, offsets_, (uint32_t)limit, &f);
         } else {
           failed = true;
         }
@@ -526,13 +509,14 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       uint32_t n = f.n;
       uint64_t cons = f.cons;
       bool advanced = cons != startCons, busy = why == FillStop::Busy;
+      bool drained = busy || why == FillStop::Empty;
       if (failed && n == 0 && !advanced) break;
       // The records are already copied out of the ring, so the space goes back to the
       // producers before JS runs: code that runs inside the callback (including promise
       // continuations drained by napi_make_callback) then sees a consistent ring.
       if (advanced) __atomic_store_n(r->consumerPos, (unsigned long)cons, __ATOMIC_RELEASE);
       bool ok = true;
-      if (n) ok = Deliver(env, b, n, fromPoll);
+      if (n) ok = Deliver(env, b, n, drained, fromPoll);
       delivered += n;
       if (!ok) return FinishDrain(delivered);  // exception pending (consume) or already reported (poll)
       if (failed || !advanced || busy || closeRequested_ || (fromPoll && !polling_)) break;
@@ -641,6 +625,8 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
 
   Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), size_); }
 
+  Napi::Value DataOffset(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)dataOffset_); }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     LogReset();
     DoClose(false);
@@ -650,10 +636,14 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
   napi_env env_ = nullptr;
   Ring* ring_ = nullptr;
   EnvRings* er_ = nullptr;
-  napi_ref holder_ = nullptr;
+  napi_ref holder_ = nullptr, fnRef_ = nullptr, bufRef_ = nullptr;
+  // The current buffer: [offsets (dataOffset_ bytes) | data (dataCap_ bytes)].
+  uint32_t* offsets_ = nullptr;
+  uint8_t* data_ = nullptr;
+  size_t dataOffset_ = 0, dataCap_ = 0;
   napi_async_context actx_ = nullptr;
   uint32_t size_ = 0;
-  uint32_t bufferSize_ = 0, maxRecords_ = 0, maxBatchesPerWake_ = 0;
+  uint32_t maxRecords_ = 0, maxBatchesPerWake_ = 0;
   bool polling_ = false, refed_ = false, strong_ = false, inBatch_ = false, closeRequested_ = false;
 };
 

@@ -33,11 +33,11 @@ export class RecordBatch {
   /** pairs (offset, length) per record */
   offsets: Uint32Array
 
-  /** @internal */
-  constructor(data: ArrayBuffer, offsets: Uint32Array) {
-    this.view = new DataView(data)
-    this.bytes = new Uint8Array(data)
-    this.offsets = offsets
+  /** @internal `buffer` is the reader's [offsets | data] buffer (see NativeRingReader). */
+  constructor(buffer: ArrayBuffer, dataOffset: number) {
+    this.view = new DataView(buffer, dataOffset)
+    this.bytes = new Uint8Array(buffer, dataOffset)
+    this.offsets = new Uint32Array(buffer, 0, dataOffset / 4)
   }
 
   /** Byte offset of record i in `view`/`bytes`. */
@@ -76,11 +76,17 @@ export interface LostCounter {
 export interface RingBufferOptions<T> {
   /** decodes records for 'data' and for await; default: Uint8Array copies */
   codec?: Codec<T>
-  /** kernel-side reservation-failure counter, reported as `lost` */
+  /**
+   * kernel-side reservation-failure counter, reported as `lost`: read after
+   * each consume(), and while polling whenever the ring has been drained, at
+   * most every `lostCheckIntervalMs` (a trailing check follows a skipped one)
+   */
   lost?: LostCounter
+  /** least time between two reads of the `lost` counter while polling (default 50 ms) */
+  lostCheckIntervalMs?: number
   /** most decoded records queued for a slow `for await` consumer (default 4096) */
   highWaterMark?: number
-  /** initial size of the reusable copy buffer (default 4 MiB) */
+  /** initial size of the reusable copy buffer (default 4 MiB); grows for records larger than it */
   bufferSize?: number
   /** most records per batch callback (default 65536) */
   maxRecordsPerBatch?: number
@@ -119,7 +125,11 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   readonly #lost: LostCounter | undefined
   readonly #highWaterMark: number
   #batch: RecordBatch | undefined
-  #data: ArrayBuffer | undefined
+  #buffer: ArrayBuffer | undefined
+  readonly #dataOffset: number
+  readonly #lostCheckIntervalMs: number
+  #lastLostCheck = 0
+  #lostTimer: ReturnType<typeof setTimeout> | undefined
   #batchHandlers: ((batch: RecordBatch) => void)[] = []
   #queue: T[] = []
   #waiter: ((r: IteratorResult<T>) => void) | undefined
@@ -130,8 +140,8 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   /** the user asked to keep the loop alive (option or ref()) */
   #userRef = false
   #refd = false
-  /** this ring's own copy of the per-record loop (see makeDeliverLoop) */
-  readonly #deliverLoop: DeliverLoop = makeDeliverLoop()
+  /** the per-record loop compiled for this ring's codec (see deliverLoopFor) */
+  readonly #deliverLoop: DeliverLoop
   #fanOut: ((value: T) => void) | undefined
   #fanOutListeners: ((r: T) => void)[] = []
 
@@ -140,7 +150,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     const n = native()
     let reader: NativeRingReader
     try {
-      reader = new n.NativeRingReader(map.fd, (count, data, offsets) => this.#onBatch(count, data, offsets), {
+      reader = new n.NativeRingReader(map.fd, (count, buffer, drained) => this.#onBatch(count, buffer, drained), {
         bufferSize: options.bufferSize,
         maxRecordsPerBatch: options.maxRecordsPerBatch,
         maxBatchesPerWake: options.maxBatchesPerWake,
@@ -152,7 +162,10 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     this.#reader = reader
     this.map = map.name
     this.size = reader.size
+    this.#dataOffset = reader.dataOffset
+    this.#lostCheckIntervalMs = Math.max(0, options.lostCheckIntervalMs ?? 50)
     this.#codec = options.codec
+    this.#deliverLoop = deliverLoopFor(options.codec)
     this.#lost = options.lost
     this.#highWaterMark = Math.max(1, options.highWaterMark ?? 4096)
     this.#userRef = !!options.ref
@@ -216,11 +229,14 @@ export class RingBuffer<T = Uint8Array> extends Resource {
    */
   consume(maxRecords?: number): number {
     this.assertOpen()
+    let n: number
     try {
-      return maxRecords === undefined ? this.#reader.consume() : this.#reader.consume(maxRecords)
+      n = maxRecords === undefined ? this.#reader.consume() : this.#reader.consume(maxRecords)
     } catch (err) {
       throw toBpfError(err, { action: `consume ring buffer '${this.map}'` })
     }
+    this.refreshLost()
+    return n
   }
 
   /** Bytes committed by producers and not read yet. */
@@ -232,6 +248,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   /** Reads the kernel-side lost counter now; emits 'lost' if it grew. Returns the total. */
   refreshLost(): number {
     if (!this.#lost || this.closed) return this.stats.lost
+    this.#lastLostCheck = performance.now()
     const { map, key = 0 } = this.#lost
     let total = 0
     const v = map.lookup(key)
@@ -273,6 +290,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   }
 
   protected release(): void {
+    clearTimeout(this.#lostTimer)
     try {
       this.refreshLost()
     } catch {
@@ -286,10 +304,10 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     this.#events.emit('close')
   }
 
-  #onBatch(count: number, data: ArrayBuffer, offsets: Uint32Array): void {
-    if (data !== this.#data || !this.#batch) {
-      this.#data = data
-      this.#batch = new RecordBatch(data, offsets)
+  #onBatch(count: number, buffer: ArrayBuffer, drained: boolean): void {
+    if (buffer !== this.#buffer || !this.#batch) {
+      this.#buffer = buffer
+      this.#batch = new RecordBatch(buffer, this.#dataOffset)
     }
     const batch = this.#batch
     batch.count = count
@@ -299,7 +317,29 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     if (this.#events.listenerCount('batch')) this.#events.emit('batch', batch)
     const wantData = this.#events.listenerCount('data') > 0
     if (wantData || this.#iterating) this.#deliverRecords(batch, wantData)
-    if (this.#lost) this.refreshLost()
+    if (drained && this.#lost) this.#checkLost()
+  }
+
+  /**
+   * Reads the kernel's lost counter after a drain, at most every
+   * lostCheckIntervalMs (it is a syscall); a skipped check is made up by a
+   * trailing timer, so a loss is reported within that interval.
+   */
+  #checkLost(): void {
+    const wait = this.#lastLostCheck + this.#lostCheckIntervalMs - performance.now()
+    if (wait <= 0) {
+      this.refreshLost()
+    } else if (!this.#lostTimer) {
+      this.#lostTimer = setTimeout(() => {
+        this.#lostTimer = undefined
+        try {
+          this.refreshLost()
+        } catch (err) {
+          this.#events.emit('error', err as Error)
+        }
+      }, wait)
+      this.#lostTimer.unref()
+    }
   }
 
   /** Hot path: one decode and one listener call per record, nothing else allocated. */
@@ -361,24 +401,39 @@ export class RingBuffer<T = Uint8Array> extends Resource {
 /** Decodes (or copies) each record of a batch and hands it to `sink`. */
 type DeliverLoop = typeof deliverLoop
 
+/** One compiled loop per codec (and one for plain copies), shared by every ring that uses it. */
+const loopsByCodec = new WeakMap<object, DeliverLoop>()
+const copyKey = {}
+let loopSerial = 0
+
 /**
- * Returns a fresh copy of the per-record loop for one RingBuffer. V8 keeps
- * type feedback per function: with one shared loop, every ring's codec and
- * listener would meet at the same two call sites, which turn megamorphic as
- * soon as a process consumes several rings (each sensor has its own), and
- * decoding then costs several times more. Compiling the loop per ring keeps
- * its call sites monomorphic and inlinable. Falls back to the shared function
- * where code generation from strings is disallowed.
+ * Returns the per-record loop for `codec`. V8 keeps type feedback per
+ * function: with one shared loop, every ring's codec and listener would meet
+ * at the same two call sites, which turn megamorphic as soon as a process
+ * consumes several rings (each sensor has its own), and decoding then costs
+ * several times more. So each codec gets its own copy of the loop, compiled
+ * from source with a unique comment (identical sources would share one
+ * function and its feedback through V8's compilation cache). The copy is
+ * cached: a new ring with a codec seen before starts with an optimised loop
+ * instead of paying the JIT warm-up again (the first 64K records of a cold
+ * loop cost ~5x more). Falls back to the shared function where code
+ * generation from strings is disallowed.
  */
-function makeDeliverLoop(): DeliverLoop {
-  try {
-    return new Function(`return ${deliverLoop.toString()}`)() as DeliverLoop
-  } catch {
-    return deliverLoop
+function deliverLoopFor(codec: object | undefined): DeliverLoop {
+  const key = codec ?? copyKey
+  let loop = loopsByCodec.get(key)
+  if (!loop) {
+    try {
+      loop = new Function(`/* ring delivery loop ${++loopSerial} */ return ${deliverLoop.toString()}`)() as DeliverLoop
+    } catch {
+      loop = deliverLoop
+    }
+    loopsByCodec.set(key, loop)
   }
+  return loop
 }
 
-/** The loop itself. Self-contained (no outer references): makeDeliverLoop compiles copies of its source. */
+/** The loop itself. Self-contained (no outer references): deliverLoopFor compiles copies of its source. */
 function deliverLoop<T>(
   view: DataView,
   bytes: Uint8Array,
