@@ -187,6 +187,27 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
     expect(strict.stats.malformed).toBe(2)
   })
 
+  it('keeps delivering in small batches and after a callback detaches the batch buffer', () => {
+    // bufferSize fits 3 of the 32-byte records: 50 records arrive as 17 batches in one consume()
+    using rb = new RingBuffer(coll.map('events'), { bufferSize: 96 })
+    rb.consume()
+    const seqs: bigint[] = []
+    rb.onBatch((b) => {
+      for (let i = 0; i < b.count; i++) {
+        expect(b.length(i)).toBe(32)
+        seqs.push(b.view.getBigUint64(b.offset(i), true))
+      }
+      // a user who transfers the buffer away must not break the reader: the next batch
+      // arrives in a new buffer
+      if (seqs.length === 2) structuredClone(b.view.buffer, { transfer: [b.view.buffer] })
+    })
+    callGetppid(50)
+    expect(rb.consume()).toBe(50)
+    expect(rb.stats.batches).toBe(17)
+    expect(seqs.length).toBe(50)
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1n)
+  })
+
   it('live variables: .bss/.data read back, writable; .rodata frozen', () => {
     const calls = coll.variable<bigint>('calls').get()
     callGetppid(4)
