@@ -48,9 +48,10 @@ export class NotSupportedError extends BpfError {
 
 /** The process lacks a privilege. `capability` names what would fix it. */
 export class PermissionError extends BpfError {
+  /** what would make the call succeed: a capability, or access to a file */
   readonly capability: string
   constructor(capability: string, action: string, options: { errno?: number; libbpfLog?: string; cause?: unknown } = {}) {
-    super(`${action}: permission denied; needs ${capability} (run as root or grant it)`, { code: 'EPERM', ...options })
+    super(`${action}: permission denied; needs ${capability} (run as root or grant it)`, { code: options.errno === 13 ? 'EACCES' : 'EPERM', ...options })
     this.capability = capability
   }
 }

@@ -33,7 +33,7 @@ export class Link extends Resource {
       this.#link.pin(path)
       this.#pinnedAt = path
     } catch (err) {
-      throw toBpfError(err, { action: `pin link at ${path}`, capability: 'CAP_BPF' })
+      throw toBpfError(err, { action: `pin link at ${path}`, capability: 'CAP_BPF', path })
     }
   }
 

@@ -96,7 +96,7 @@ export class BpfMap<K = any, V = any> extends Resource {
     try {
       fd = native().objGet(path)
     } catch (err) {
-      throw toBpfError(err, { action: `open pinned map ${path}`, capability: 'CAP_BPF' })
+      throw toBpfError(err, { action: `open pinned map ${path}`, capability: 'CAP_BPF', path })
     }
     return new BpfMap(fd, codecs)
   }
@@ -235,7 +235,7 @@ export class BpfMap<K = any, V = any> extends Resource {
   /** Pins the map on bpffs so it outlives this process. */
   pin(path: string): void {
     this.assertOpen()
-    this.#call('pin', () => native().objPin(this.#fd, path))
+    this.#call('pin', () => native().objPin(this.#fd, path), path)
   }
 
   protected release(): void {
@@ -295,12 +295,12 @@ export class BpfMap<K = any, V = any> extends Resource {
     return out as Stored<V>
   }
 
-  #call<T>(op: string, fn: () => T): T {
+  #call<T>(op: string, fn: () => T, path?: string): T {
     this.assertOpen()
     try {
       return fn()
     } catch (err) {
-      throw toBpfError(err, { action: `${op} on map '${this.name}'`, capability: 'CAP_BPF' })
+      throw toBpfError(err, { action: `${op} on map '${this.name}'`, capability: 'CAP_BPF', path })
     }
   }
 

@@ -42,6 +42,11 @@ export interface ErrorContext {
   action: string
   /** capability that would make EPERM go away, e.g. 'CAP_BPF and CAP_PERFMON' */
   capability?: string
+  /**
+   * bpffs path the call opens or creates: EACCES there comes from the file's
+   * owner and mode (or its directory's), which no BPF capability overrides
+   */
+  path?: string
 }
 
 /**
@@ -57,6 +62,9 @@ export function toBpfError(err: unknown, ctx: ErrorContext): BpfError {
   if (code === 'ECLOSED') return new ClosedError(ctx.action)
   if (code === 'EINVAL' && errno === 0) return new InvalidArgumentError(`${ctx.action}: ${e.message}`)
   if (code === 'ENOENT' && errno === 0) return new NotFoundError('name', e.message)
+  if (code === 'EACCES' && ctx.path) {
+    return new PermissionError(`access to ${ctx.path} (its owner and mode, or CAP_DAC_OVERRIDE)`, ctx.action, { errno, libbpfLog: e.libbpfLog, cause: err })
+  }
   if ((code === 'EPERM' || code === 'EACCES') && ctx.capability && !hasCapability(ctx.capability)) {
     return new PermissionError(ctx.capability, ctx.action, { errno, libbpfLog: e.libbpfLog, cause: err })
   }
