@@ -3,7 +3,7 @@
 // when an unprivileged process tries to load, and several ring buffers read
 // at once on one event loop.
 import { spawnSync } from 'node:child_process'
-import { existsSync, rmSync, unlinkSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, rmSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { BpfMap, Collection, CollectionSpec, type Codec } from '../src/index.js'
@@ -116,11 +116,17 @@ describeBpf('PermissionError names the missing capability', () => {
     results: { load: Outcome; createLruMap: Outcome; openPin?: Outcome }
   }
 
-  /** Runs the child script as user nobody with only `caps` (setpriv names, e.g. 'bpf') effective. */
+  /**
+   * Runs the child script as uid 0 with only `caps` (setpriv names, e.g. 'bpf')
+   * effective. The "noroot" securebits stop exec from handing root every
+   * capability back, so the child is unprivileged for bpf() while still able to
+   * read a clone of the repository wherever root can (a non-root user could
+   * not read one made under a 0700 mktemp directory).
+   */
   function runUnprivileged(caps: string[], pinnedPath?: string): ChildReport {
     expect(existsSync(coreDist), 'packages/core/dist is built by scripts/setup.sh').toBe(true)
     const add = caps.map((c) => `,+${c}`).join('')
-    const args = ['--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all${add}`, `--bounding-set=-all${add}`]
+    const args = ['--securebits=+noroot,+noroot_locked', `--inh-caps=-all${add}`, `--bounding-set=-all${add}`]
     if (caps.length) args.push(`--ambient-caps=${caps.map((c) => `+${c}`).join(',')}`)
     const r = spawnSync('setpriv', [...args, process.execPath, child, coreDist, testObject('maps'), ...(pinnedPath ? [pinnedPath] : [])], {
       cwd: '/',
@@ -138,7 +144,7 @@ describeBpf('PermissionError names the missing capability', () => {
 
   it('without capabilities: loading names CAP_BPF and CAP_PERFMON, creating an LRU map names CAP_BPF', () => {
     const r = runUnprivileged([])
-    expect(r.uid).toBe(65534)
+    expect(r.uid).toBe(0)
     expect(effective(r.capEff)).toBe(0n)
     expect(r.results.load).toMatchObject({
       ok: false,
@@ -158,7 +164,10 @@ describeBpf('PermissionError names the missing capability', () => {
     const path = `/sys/fs/bpf/bpfkit-lifecycle-${process.pid}-private`
     const m = BpfMap.create({ type: 'array', keySize: 4, valueSize: 8, maxEntries: 1, name: 'private' })
     try {
-      m.pin(path) // root-owned, mode 0600
+      m.pin(path)
+      // owned by someone else, mode 0600: without CAP_DAC_OVERRIDE even uid 0 may not open it
+      chownSync(path, 65534, 65534)
+      chmodSync(path, 0o600)
       const r = runUnprivileged(['bpf'], path)
       expect(r.results.openPin).toMatchObject({ ok: false, isPermissionError: true, code: 'EACCES', errno: 13 })
       expect(r.results.openPin!.capability).toBe(`access to ${path} (its owner and mode, or CAP_DAC_OVERRIDE)`)
@@ -170,7 +179,7 @@ describeBpf('PermissionError names the missing capability', () => {
 
   it('with CAP_BPF only: the map is created, loading still asks for CAP_PERFMON; with both, loading works', () => {
     const bpfOnly = runUnprivileged(['bpf'])
-    expect(bpfOnly.uid).toBe(65534)
+    expect(bpfOnly.uid).toBe(0)
     expect(effective(bpfOnly.capEff)).toBe(1n << CAP_BPF)
     expect(bpfOnly.results.createLruMap).toEqual({ ok: true })
     expect(bpfOnly.results.load).toMatchObject({ ok: false, isPermissionError: true, errno: 1 })
