@@ -1,6 +1,8 @@
 // Module entry: per-environment data and the small global functions.
 #include <bpf/libbpf.h>
 
+#include <unistd.h>
+
 #include "common.h"
 
 #ifndef BPFKIT_LIBBPF_VERSION
@@ -12,7 +14,13 @@ namespace bpfkit {
 AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
 AddonData::~AddonData() {
+  for (int fd : jsFds) close(fd);
   if (rings) ReleaseEnvRings(rings);
+}
+
+int GiveFdToJs(Napi::Env env, int fd) {
+  if (fd >= 0) GetAddonData(env)->jsFds.insert(fd);
+  return fd;
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 
 struct bpf_map_info;
 
@@ -78,8 +79,15 @@ struct AddonData {
   Napi::FunctionReference linkCtor;
   Napi::Reference<Napi::Symbol> holderKey;  // private symbol for hidden properties
   EnvRings* rings = nullptr;  // owned jointly with the async cleanup hook (ringbuf.cc)
+  // Fds handed to JS as plain numbers (map fds). JS closes them with closeFd(); a
+  // FinalizationRegistry callback never runs when a worker's environment is torn down,
+  // so whatever is still open then is closed by ~AddonData.
+  std::unordered_set<int> jsFds;
   ~AddonData();
 };
+
+// An fd that JS now owns (closed at env teardown unless closeFd() closed it first).
+int GiveFdToJs(Napi::Env env, int fd);
 
 // ringbuf.cc: drops AddonData's share of the per-env ring registry.
 void ReleaseEnvRings(EnvRings* rings);

@@ -349,7 +349,7 @@ Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   opts.map_flags = flags;
   int fd = bpf_map_create((enum bpf_map_type)type, name.empty() ? nullptr : name.c_str(), ks, vs, max, &opts);
   if (fd < 0) return ThrowErrno(env, op, errno), Napi::Value();
-  return Napi::Number::New(env, fd);
+  return Napi::Number::New(env, GiveFdToJs(env, fd));
 }
 
 Napi::Value ObjPin(const Napi::CallbackInfo& info) {
@@ -371,7 +371,7 @@ Napi::Value ObjGet(const Napi::CallbackInfo& info) {
   if (!ArgString(info, 0, op, "path", &path)) return Napi::Value();
   int fd = bpf_obj_get(path.c_str());
   if (fd < 0) return ThrowErrno(env, op, errno, "path " + path), Napi::Value();
-  return Napi::Number::New(env, fd);
+  return Napi::Number::New(env, GiveFdToJs(env, fd));
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
@@ -379,6 +379,7 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   if (!ArgFd(info, 0, "close", &fd)) return Napi::Value();
+  GetAddonData(env)->jsFds.erase(fd);
   if (close(fd) != 0 && errno != EINTR) return ThrowErrno(env, "close", errno), Napi::Value();
   return env.Undefined();
 }
@@ -390,7 +391,7 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, "fcntl(F_DUPFD_CLOEXEC)", &fd)) return Napi::Value();
   int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (d < 0) return ThrowErrno(env, "fcntl(F_DUPFD_CLOEXEC)", errno), Napi::Value();
-  return Napi::Number::New(env, d);
+  return Napi::Number::New(env, GiveFdToJs(env, d));
 }
 
 Napi::Value ProgTestRun(const Napi::CallbackInfo& info) {
@@ -458,7 +459,7 @@ Napi::Value ProgLoadRaw(const Napi::CallbackInfo& info) {
   int fd = bpf_prog_load((enum bpf_prog_type)type, nullptr, license.c_str(), code, cnt, &opts);
   if (fd >= 0) {
     free(code);
-    return Napi::Number::New(env, fd);
+    return Napi::Number::New(env, GiveFdToJs(env, fd));
   }
   int e = errno;
   char* log = (char*)calloc(1, logSize);
@@ -470,7 +471,7 @@ Napi::Value ProgLoadRaw(const Napi::CallbackInfo& info) {
     if (fd >= 0) {  // passed on the retry (transient failure): keep it
       free(code);
       free(log);
-      return Napi::Number::New(env, fd);
+      return Napi::Number::New(env, GiveFdToJs(env, fd));
     }
     e = errno;
   }

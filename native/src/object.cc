@@ -489,7 +489,7 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
       return ThrowState(env, op, std::string("map '") + MapName(m) + "' has no fd (not created)"), Napi::Value();
     int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (dup < 0) return ThrowErrno(env, "fcntl(F_DUPFD_CLOEXEC)", errno), Napi::Value();
-    return Napi::Number::New(env, dup);
+    return Napi::Number::New(env, GiveFdToJs(env, dup));
   }
 
   Napi::Value ProgramFd(const Napi::CallbackInfo& info) {
