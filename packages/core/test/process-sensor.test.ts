@@ -2,11 +2,20 @@
 // processes, processes that predate the sensor, a fork/exec storm, in-kernel
 // filters, and schema validation of every event.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { ProcessSensor, type ProcessEvent } from '../src/index.js'
+import { executableName } from '../src/sensors/process/table.js'
 import { cgroup2Root, describeBpf } from './helpers.js'
+
+function readComm(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  } catch {
+    return '' // exited meanwhile
+  }
+}
 import { assertValidEvent } from './schema.js'
 
 describeBpf('process sensor', () => {
@@ -31,6 +40,19 @@ describeBpf('process sensor', () => {
     await new Promise((r) => setTimeout(r, 100))
     sensor.flush()
   }
+
+  it('names a kernel thread by its whole comm, "/" included', () => {
+    // kworker threads are named like "kworker/u8:2-events_unbound"; their path is the bracketed comm
+    const kworker = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map((pid) => ({ pid: Number(pid), comm: readComm(pid) }))
+      .find((p) => p.comm.startsWith('kworker/') && sensor.table.get(p.pid))
+    expect(kworker, 'a kworker thread in /proc and in the table').toBeDefined()
+    const entry = sensor.table.get(kworker!.pid)!
+    expect(entry.path).toBe(`[${entry.comm}]`)
+    expect(executableName(entry.path)).toBe(entry.comm)
+    expect(executableName('/usr/bin/curl')).toBe('curl')
+  })
 
   it("reports /bin/sh -c '/bin/true a b' with argv, ppid and ancestry", async () => {
     const sh = spawn('/bin/sh', ['-c', '/bin/true a b; exit 0'], { stdio: 'ignore' })

@@ -6,7 +6,6 @@
  */
 import { EventEmitter } from 'eventemitter3'
 import { hostname } from 'node:os'
-import { basename } from 'node:path'
 import type { Btf } from '../../btf/index.js'
 import type { Codec } from '../../codec.js'
 import { Collection } from '../../collection.js'
@@ -18,7 +17,7 @@ import { cgroup2Mount } from '../../mounts.js'
 import { bootToIso, monoToIso } from './clock.js'
 import type { EventBase, ProcessEvent, ProcessInfo } from './events.js'
 import { splitArgs } from './procfs.js'
-import { ProcessTable, type ProcessEntry } from './table.js'
+import { executableName, ProcessTable, type ProcessEntry } from './table.js'
 
 /** Raw record layout of struct process_event (bpf/src/process.bpf.c), decoded through BTF. */
 interface RawProcessEvent {
@@ -204,7 +203,7 @@ export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
       pid: entry.pid,
       parent_pid: entry.ppid,
       exec_id: entry.execId,
-      executable: { path: entry.path, name: basename(entry.path) },
+      executable: { path: entry.path, name: executableName(entry.path) },
       command_args: entry.args,
       args_truncated: entry.argsTruncated,
       command: cString(raw.comm),

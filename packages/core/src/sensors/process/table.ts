@@ -200,8 +200,13 @@ export class ProcessTable {
   }
 }
 
-/** Executable name for OTel's process.executable.name. */
+/**
+ * Executable name for OTel's process.executable.name. A kernel thread's path is
+ * its bracketed comm ("[kworker/u8:2-events_unbound]"): its name is the comm,
+ * not what follows the comm's own '/'.
+ */
 export function executableName(path: string): string {
+  if (path.startsWith('[') && path.endsWith(']')) return path.slice(1, -1)
   return basename(path)
 }
 
