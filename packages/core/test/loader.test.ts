@@ -208,6 +208,27 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
     for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1n)
   })
 
+  it('a burst is delivered a few batches per event-loop turn, so other callbacks still run', async () => {
+    // 128 records per batch (4 KiB of 32-byte records), at most 2 batches per wake-up
+    using rb = new RingBuffer(coll.map('events'), { bufferSize: 4096, maxBatchesPerWake: 2 })
+    rb.consume()
+    callGetppid(5000)
+    let delivered = 0
+    const seenByOtherCallbacks: number[] = [] // `delivered` as seen by a setImmediate callback, once per loop turn
+    rb.onBatch((b) => (delivered += b.count))
+    const deadline = Date.now() + 5000
+    while (delivered < 5000 && Date.now() < deadline) {
+      await new Promise((r) => setImmediate(r))
+      seenByOtherCallbacks.push(delivered)
+    }
+    expect(delivered).toBe(5000)
+    // other callbacks ran after the first wake-up's worth (at most 2 x 128 records) ...
+    const firstSeen = seenByOtherCallbacks.find((n) => n > 0)
+    expect(firstSeen).toBeLessThanOrEqual(256)
+    // ... and the loop kept turning all through the burst: at least one turn per 256 records
+    expect(seenByOtherCallbacks.filter((n) => n > 0 && n < 5000).length).toBeGreaterThanOrEqual(Math.floor(5000 / 256) - 1)
+  })
+
   it('live variables: .bss/.data read back, writable; .rodata frozen', () => {
     const calls = coll.variable<bigint>('calls').get()
     callGetppid(4)
