@@ -71,10 +71,18 @@ export function toBpfError(err: unknown, ctx: ErrorContext): BpfError {
   return new SyscallError(ctx.action, errno, code, detail, e?.libbpfLog)
 }
 
-/** libbpf logs are noisy; the last warning line usually names the cause. */
+/**
+ * The lines of a libbpf log that say what went wrong. libbpf logs a failure as a
+ * chain: the first error line is the cause ("couldn't reuse pinned map at '/x':
+ * parameter mismatch"), the last one the consequence ("failed to load object
+ * 'x'"); both are kept, first → last, when they differ.
+ */
 export function firstUsefulLibbpfLine(log: string | undefined): string {
   if (!log) return ''
-  const lines = log.split('\n').map((l) => l.trim()).filter(Boolean)
-  const warn = lines.filter((l) => /error|fail|invalid|corrupt|not|unknown|unsupported/i.test(l))
-  return (warn.at(-1) ?? lines.at(-1) ?? '').replace(/^libbpf:\s*/, '')
+  const lines = log.split('\n').map((l) => l.trim().replace(/^libbpf:\s*/, '')).filter(Boolean)
+  const errors = lines.filter((l) => /error|fail|invalid|corrupt|not|unknown|unsupported|denied|mismatch/i.test(l))
+  if (errors.length === 0) return lines.at(-1) ?? ''
+  const first = errors[0]!
+  const last = errors.at(-1)!
+  return first === last ? last : `${first} → ${last}`
 }

@@ -1,8 +1,8 @@
 // Real-kernel tests of the spec/live split: inspect, configure, load, attach,
 // maps (incl. batch), variables and ring-buffer delivery.
-import { unlinkSync } from 'node:fs'
+import { rmSync, unlinkSync } from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { BpfMap, Collection, CollectionSpec, InvalidArgumentError, NotFoundError, RingBuffer } from '../src/index.js'
+import { BpfError, BpfMap, Collection, CollectionSpec, InvalidArgumentError, NotFoundError, RingBuffer } from '../src/index.js'
 import { describeBpf, testObject } from './helpers.js'
 
 describeBpf('object loading', () => {
@@ -296,6 +296,35 @@ describeBpf('ring-buffer loss accounting', () => {
   it('refuses a non-ringbuf map', () => {
     using coll = Collection.load(testObject('maps'))
     expect(() => new RingBuffer(coll.map('counters'))).toThrow(/not a ringbuf/)
+  })
+})
+
+describeBpf('pin paths chosen before load', () => {
+  it('a second load reuses the pinned map; an incompatible pin is a typed error', () => {
+    const path = `/sys/fs/bpf/bpfkit-pinload-${process.pid}`
+    const open = () => {
+      const spec = CollectionSpec.fromFile(testObject('maps'))
+      spec.maps.must('counters').pinPath = path
+      return spec
+    }
+    try {
+      {
+        using first = new Collection(open())
+        first.map<number, bigint>('counters').update(0, 7n)
+      }
+      // the pin outlived the first collection; the second one gets the same map, not a new one
+      using second = new Collection(open())
+      expect(second.map<number, bigint>('counters').lookup(0)).toBe(7n)
+      second.close()
+      rmSync(path)
+      // something else pinned there: libbpf refuses to reuse a map of another shape
+      using other = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 8, maxEntries: 2, name: 'other' })
+      other.pin(path)
+      expect(() => new Collection(open())).toThrow(BpfError)
+      expect(() => new Collection(open())).toThrow(`couldn't reuse pinned map at '${path}': parameter mismatch`)
+    } finally {
+      rmSync(path, { force: true })
+    }
   })
 })
 
