@@ -157,34 +157,30 @@ describeBpf('ring buffers in worker threads', () => {
     await expectMainThreadRingWorks()
   })
 
-  it('process.exit() from inside a ring callback of a worker releases everything', async () => {
-    const before = kernelFootprint()
-    const w = new RingWorker('bpfkit-w-exit')
+  /** Starts a worker, checks its first N records, sends `ending` and expects it to exit with `code`. */
+  async function endWorker(name: string, ending: 'exit-in-callback' | 'unref', code: number): Promise<void> {
+    const w = new RingWorker(name)
     try {
       await w.next('ready')
-      w.send({ type: 'go', calls: N, expect: { 'bpfkit-w-exit': N } })
-      expect((await w.next('count')).byComm).toEqual({ 'bpfkit-w-exit': N })
-      w.send({ type: 'exit-in-callback' })
-      expect(await w.exit()).toBe(0)
+      w.send({ type: 'go', calls: N, expect: { [name]: N } })
+      expect((await w.next('count')).byComm).toEqual({ [name]: N })
+      w.send({ type: ending })
+      expect(await w.exit()).toBe(code)
     } finally {
       await w.worker.terminate()
     }
+  }
+
+  it('process.exit() from inside a ring callback of a worker releases everything', async () => {
+    const before = kernelFootprint()
+    await endWorker('bpfkit-w-exit', 'exit-in-callback', 0)
     await expectReleased(before)
     await expectMainThreadRingWorks()
   })
 
   it('a worker whose polling ring is unref\'d ends by itself and releases everything', async () => {
     const before = kernelFootprint()
-    const w = new RingWorker('bpfkit-w-unref')
-    try {
-      await w.next('ready')
-      w.send({ type: 'go', calls: N, expect: { 'bpfkit-w-unref': N } })
-      expect((await w.next('count')).byComm).toEqual({ 'bpfkit-w-unref': N })
-      w.send({ type: 'unref' })
-      expect(await w.exit()).toBe(0)
-    } finally {
-      await w.worker.terminate()
-    }
+    await endWorker('bpfkit-w-unref', 'unref', 0)
     await expectReleased(before)
   })
 
