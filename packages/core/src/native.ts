@@ -58,7 +58,7 @@ export function toBpfError(err: unknown, ctx: ErrorContext): BpfError {
   const e = err as RawNativeError
   const errno = typeof e?.errno === 'number' ? e.errno : 0
   const code = typeof e?.code === 'string' ? e.code : 'EUNKNOWN'
-  const detail = firstUsefulLibbpfLine(e?.libbpfLog) || (e?.message ?? String(err))
+  const detail = libbpfCause(e?.libbpfLog) || (e?.message ?? String(err))
   if (code === 'ECLOSED') return new ClosedError(ctx.action)
   if (code === 'EINVAL' && errno === 0) return new InvalidArgumentError(`${ctx.action}: ${e.message}`)
   if (code === 'ENOENT' && errno === 0) return new NotFoundError('name', e.message)
@@ -77,7 +77,7 @@ export function toBpfError(err: unknown, ctx: ErrorContext): BpfError {
  * parameter mismatch"), the last one the consequence ("failed to load object
  * 'x'"); both are kept, first → last, when they differ.
  */
-export function firstUsefulLibbpfLine(log: string | undefined): string {
+export function libbpfCause(log: string | undefined): string {
   if (!log) return ''
   const lines = log.split('\n').map((l) => l.trim().replace(/^libbpf:\s*/, '')).filter(Boolean)
   const errors = lines.filter((l) => /error|fail|invalid|corrupt|not|unknown|unsupported|denied|mismatch/i.test(l))

@@ -11,7 +11,7 @@ import { type Btf, codecForType, codecForVariable, parseBtf } from './btf/index.
 import type { BtfVariable } from './btf/index.js'
 import type { Codec } from './codec.js'
 import { ElfError, InvalidArgumentError, NotFoundError } from './errors.js'
-import { firstUsefulLibbpfLine, native, type RawNativeError } from './native.js'
+import { libbpfCause, native, type RawNativeError } from './native.js'
 
 /** A program in an object, before loading. */
 export class ProgramSpec {
@@ -199,7 +199,7 @@ export function openNative(elf: Buffer, name: string, options: { pinRoot?: strin
     return new NativeObject(elf, { name, ...options })
   } catch (err) {
     const e = err as RawNativeError
-    const why = firstUsefulLibbpfLine(e.libbpfLog) || e.message
+    const why = libbpfCause(e.libbpfLog) || e.message
     throw new ElfError(`cannot open BPF object '${name}': ${why}`, { errno: e.errno, libbpfLog: e.libbpfLog, cause: err })
   }
 }
