@@ -6,49 +6,15 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { describeBpf, repoRoot, tempDir, selfSignedCert } from './helpers.js'
+import { describeBpf, repoRoot, startScript, tempDir, selfSignedCert, until, type Running } from './helpers.js'
 
 const cli = join(repoRoot, 'packages', 'core', 'dist', 'cli.js')
 const fixtures = join(repoRoot, 'packages', 'core', 'test', 'fixtures', 'tls')
 const SECRET = 'Bearer sk-cli-test-0123456789abcdef'
 
-interface Traced {
-  child: ChildProcess
-  out: () => string
-  err: () => string
-  stop: () => Promise<number | null>
-}
-
 /** Starts the CLI and resolves once it says capture has started. */
-async function startCli(args: string[]): Promise<Traced> {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stdout!.on('data', (d) => (out += d))
-  child.stderr!.on('data', (d) => (err += d))
-  await new Promise<void>((resolve, reject) => {
-    const t = setInterval(() => {
-      if (err.includes('capturing TLS plaintext')) {
-        clearInterval(t)
-        resolve()
-      }
-    }, 50)
-    child.once('exit', (code) => {
-      clearInterval(t)
-      reject(new Error(`bpfkit ${args.join(' ')} exited with ${code}: ${err}`))
-    })
-  })
-  return {
-    child,
-    out: () => out,
-    err: () => err,
-    stop: () => {
-      child.removeAllListeners('exit')
-      const done = new Promise<number | null>((r) => child.once('exit', r))
-      child.kill('SIGINT')
-      return done
-    },
-  }
+function startCli(args: string[]): Promise<Running> {
+  return startScript(cli, args, 'capturing TLS plaintext')
 }
 
 /** Runs curl; returns its pid and stdout. */
@@ -67,14 +33,6 @@ function bodyBytes(b: { encoding: 'utf8' | 'base64'; data: string }): Buffer {
 }
 
 /** Waits until `cond` holds (capture is asynchronous), or fails after `ms`. */
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
 describeBpf('bpfkit trace tls / trace http', () => {
   let dir: string
   let server: ChildProcess

@@ -1,9 +1,10 @@
 /**
  * Shared test plumbing for the real-kernel tests: the privilege gate (run and
  * fail under CI=true, skip with a printed reason elsewhere), paths of the test
- * objects, compiling C on the fly, cgroup v2 and fd counting.
+ * objects, compiling C on the fly, cgroup v2 and fd counting, and running a
+ * long-lived command (a CLI, the demo agent, the LLM mock) like a user would.
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -116,4 +117,64 @@ export function catchErr(fn: () => unknown): unknown {
     return e
   }
   throw new Error('expected an error')
+}
+
+/** A long-running node script started by startScript(). */
+export interface Running {
+  child: ChildProcess
+  out: () => string
+  err: () => string
+  /** SIGINT, as Ctrl-C; resolves with the exit code */
+  stop: () => Promise<number | null>
+}
+
+/** Runs `node script ...args` and resolves once its stderr contains `ready` (rejects if it exits first). */
+export async function startScript(script: string, args: string[], ready: string): Promise<Running> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (err += d))
+  await new Promise<void>((resolve, reject) => {
+    const t = setInterval(() => {
+      if (err.includes(ready)) {
+        clearInterval(t)
+        resolve()
+      }
+    }, 50)
+    child.once('exit', (code) => {
+      clearInterval(t)
+      reject(new Error(`${script} ${args.join(' ')} exited with ${code}: ${err}`))
+    })
+  })
+  return {
+    child,
+    out: () => out,
+    err: () => err,
+    stop: () => {
+      child.removeAllListeners('exit')
+      const done = new Promise<number | null>((r) => child.once('exit', r))
+      child.kill('SIGINT')
+      return done
+    },
+  }
+}
+
+/** Polls `cond` every 100 ms for up to `ms`; the caller asserts what it waited for. */
+export async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** The local HTTPS server answering in OpenAI's wire format (packages/llm/test/fixtures/live/server.mjs). */
+export async function startLlmMock(): Promise<{ port: number; stop: () => void }> {
+  const dir = tempDir('bpfkit-llm-mock-')
+  selfSignedCert(dir)
+  const mock = join(repoRoot, 'packages', 'llm', 'test', 'fixtures', 'live', 'server.mjs')
+  const server = spawn(process.execPath, [mock, join(dir, 'cert.pem'), join(dir, 'key.pem')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise<number>((resolve) => server.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).port)))
+  return { port, stop: () => server.kill() }
 }
