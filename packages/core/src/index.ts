@@ -25,6 +25,7 @@ export { resolveUprobeTarget, type UprobeTarget, type ResolvedUprobeTarget } fro
 export * as btf from './btf/index.js'
 export * as elf from './elf/index.js'
 export { features, type FeatureReport, type Answer } from './features.js'
+export { CgroupPaths, cgroup2Mounts, findCgroup2Mount, parseCgroup2Mounts, pickCgroup2Mount, rankCgroup2Mounts, type Cgroup2MountInfo } from './cgroup-mounts.js'
 export { ProcessSensor, type ProcessSensorOptions, type ProcessFilter } from './sensors/process/sensor.js'
 export { ProcessTable, type ProcessEntry } from './sensors/process/table.js'
 export type { ProcessEvent, ProcessExecEvent, ProcessExitEvent, ProcessForkEvent, ProcessInfo, AncestorInfo, EventBase } from './sensors/process/events.js'

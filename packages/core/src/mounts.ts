@@ -1,5 +1,6 @@
 /** Where the kernel file systems bpfkit uses are mounted, from /proc/mounts. */
 import { readFileSync } from 'node:fs'
+import { findCgroup2Mount } from './cgroup-mounts.js'
 
 export interface MountInfo {
   source: string
@@ -26,6 +27,7 @@ export function mountOf(type: string): string | null {
   return mounts().find((m) => m.type === type)?.target ?? null
 }
 
-export const cgroup2Mount = (): string | null => mountOf('cgroup2')
+/** The cgroup2 mount that shows the most of the hierarchy (see cgroup-mounts.ts), or null. */
+export const cgroup2Mount = (): string | null => findCgroup2Mount() ?? mountOf('cgroup2')
 export const bpffsMount = (): string | null => mountOf('bpf')
 export const tracefsMount = (): string | null => mountOf('tracefs')

@@ -9,7 +9,6 @@ import { existsSync, mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseCgroup2Mounts, pickCgroup2Mount } from '../src/cgroup/mountinfo.js'
 import { parseCgroupPath } from '../src/cgroup/path.js'
 import { CgroupResolver, parseProcCgroup } from '../src/cgroup/resolver.js'
 
@@ -249,39 +248,11 @@ describeRoot('CgroupResolver on a real cgroup2 hierarchy', () => {
   })
 })
 
-describe('parseProcCgroup and parseCgroup2Mounts', () => {
+describe('parseProcCgroup', () => {
   it('takes the cgroup v2 line of a hybrid /proc/PID/cgroup', () => {
     const text = '12:pids:/system.slice/x\n1:name=systemd:/system.slice/x\n0::/system.slice/docker-ab.scope\n'
     expect(parseProcCgroup(text)).toBe('/system.slice/docker-ab.scope')
     expect(parseProcCgroup('4:memory:/kubepods\n')).toBeUndefined()
     expect(parseProcCgroup('0::garbage')).toBeUndefined()
-  })
-
-  it('reads cgroup2 mounts with their roots and escaped mount points', () => {
-    const mountinfo = [
-      '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
-      '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw',
-      '77 50 0:38 /kubepods.slice /host\\040cg rw master:9 - cgroup2 none rw',
-      'garbage',
-    ].join('\n')
-    expect(parseCgroup2Mounts(mountinfo)).toEqual([
-      { root: '/', mountPoint: '/sys/fs/cgroup/unified' },
-      { root: '/kubepods.slice', mountPoint: '/host cg' },
-    ])
-  })
-
-  it('picks the mount that shows the whole node, not a container-scoped one', () => {
-    // Inside a pod with its own cgroup namespace: the runtime's mount shows the
-    // pod container ('/'), the host's /sys/fs/cgroup mounted over it shows the node.
-    expect(
-      pickCgroup2Mount([
-        { root: '/', mountPoint: '/sys/fs/cgroup' },
-        { root: '/../../..', mountPoint: '/host/sys/fs/cgroup' },
-        { root: '/kubepods.slice', mountPoint: '/sub' },
-      ]),
-    ).toBe('/host/sys/fs/cgroup')
-    expect(pickCgroup2Mount([{ root: '/sub', mountPoint: '/a' }, { root: '/', mountPoint: '/b' }])).toBe('/b')
-    expect(pickCgroup2Mount([{ root: '/', mountPoint: '/x' }, { root: '/', mountPoint: '/y' }])).toBe('/y')
-    expect(pickCgroup2Mount([])).toBeUndefined()
   })
 })

@@ -14,7 +14,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { findCgroup2Mount } from './mountinfo.js'
+import { findCgroup2Mount } from '@bpfkit/core'
 import { parseCgroupPath } from './path.js'
 import type { CgroupContainerRef } from './types.js'
 

@@ -4,7 +4,7 @@
  * mid-way (it returns null) and hostile content (comm may hold spaces and
  * parentheses; cmdline is bounded).
  */
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 
 export interface ProcSnapshot {
   pid: number
@@ -18,7 +18,7 @@ export interface ProcSnapshot {
   gid: number
   /** start time since boot in ns (clock-tick resolution), as task->start_boottime */
   startBoottimeNs: bigint
-  /** cgroup v2 path relative to the cgroup2 mount ('' if none) */
+  /** cgroup v2 path from /proc/PID/cgroup, relative to our cgroup namespace root ('' if none) */
   cgroupPath: string
   kernelThread: boolean
 }
@@ -100,12 +100,3 @@ export function splitArgs(raw: Uint8Array): string[] {
   return parts
 }
 
-/** cgroup v2 id (the directory's inode number) of a cgroup path, or 0n. */
-export function cgroupIdOf(cgroup2Mount: string | null, path: string): bigint {
-  if (!cgroup2Mount) return 0n
-  try {
-    return statSync(`${cgroup2Mount}${path}`, { bigint: true }).ino
-  } catch {
-    return 0n
-  }
-}

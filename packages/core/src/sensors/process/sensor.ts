@@ -13,7 +13,7 @@ import type { Link } from '../../link.js'
 import { bundledObject } from '../../probes.js'
 import type { RingBuffer } from '../../ringbuf.js'
 import { CollectionSpec } from '../../spec.js'
-import { cgroup2Mount } from '../../mounts.js'
+import { CgroupPaths } from '../../cgroup-mounts.js'
 import { bootToIso, monoToIso } from './clock.js'
 import type { EventBase, ProcessEvent, ProcessInfo } from './events.js'
 import { splitArgs } from './procfs.js'
@@ -92,7 +92,7 @@ export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
     super()
     this.host = options.host ?? hostname()
     this.#ancestors = options.ancestors !== false
-    this.table = new ProcessTable({ host: this.host, graceMs: options.graceMs, cgroup2Mount: cgroup2Mount(), redactArgs: options.redactArgs })
+    this.table = new ProcessTable({ host: this.host, graceMs: options.graceMs, cgroupPaths: new CgroupPaths(), redactArgs: options.redactArgs })
     const spec = CollectionSpec.fromFile(bundledObject('process.bpf.o'))
     if (options.ringBytes) spec.maps.must('process_events').maxEntries = options.ringBytes
     this.#collection = new Collection(spec)

@@ -6,7 +6,8 @@
  * amortised over incoming events, so no timer is needed.
  */
 import { basename } from 'node:path'
-import { cgroupIdOf, listPids, readProc, type ProcSnapshot } from './procfs.js'
+import type { CgroupPaths } from '../../cgroup-mounts.js'
+import { listPids, readProc, type ProcSnapshot } from './procfs.js'
 import { bootToIso } from './clock.js'
 import { execId, type AncestorInfo } from './events.js'
 import { redactCommandArgs } from '../../redact.js'
@@ -37,8 +38,8 @@ export interface ProcessTableOptions {
   maxEntries?: number
   /** replace credentials in command lines (see redact.ts; default true) */
   redactArgs?: boolean
-  /** cgroup v2 mount, to compute cgroup ids of seeded processes */
-  cgroup2Mount?: string | null
+  /** computes the cgroup ids of processes seeded from /proc (default: none, ids 0; the process sensor passes one) */
+  cgroupPaths?: CgroupPaths
 }
 
 export class ProcessTable {
@@ -49,7 +50,7 @@ export class ProcessTable {
   readonly #maxAncestors: number
   readonly #maxEntries: number
   readonly #host: string
-  readonly #cgroup2: string | null
+  readonly #cgroupPaths: CgroupPaths | undefined
   readonly #redactArgs: boolean
   /** entries dropped because the table was full (reported, never silent) */
   evictedEarly = 0
@@ -59,7 +60,7 @@ export class ProcessTable {
     this.#graceMs = options.graceMs ?? 30_000
     this.#maxAncestors = options.maxAncestors ?? 16
     this.#maxEntries = options.maxEntries ?? 65_536
-    this.#cgroup2 = options.cgroup2Mount ?? null
+    this.#cgroupPaths = options.cgroupPaths
     this.#redactArgs = options.redactArgs !== false
   }
 
@@ -194,7 +195,7 @@ export class ProcessTable {
       uid: s.uid,
       gid: s.gid,
       startBoottimeNs: s.startBoottimeNs,
-      cgroupId: cgroupIdOf(this.#cgroup2, s.cgroupPath),
+      cgroupId: this.#cgroupPaths?.idOf(s.cgroupPath) ?? 0n,
       exitedAt: 0,
     }
   }
