@@ -103,6 +103,21 @@ bool CheckValue(Napi::Env env, const char* op, const char* what, const Bytes& v,
   return true;
 }
 
+// Batch operations take `count` keys packed in one Buffer.
+bool CheckBatchKeys(Napi::Env env, const char* op, const Bytes& keys, const MapSizes& s, uint32_t count) {
+  if (keys.len >= (uint64_t)s.key * count) return true;
+  ThrowInvalid(env, op, "keys Buffer is " + std::to_string(keys.len) + " bytes, needs count * keySize = " +
+                            std::to_string((uint64_t)s.key * count));
+  return false;
+}
+
+// A failed batch operation still did `done` elements: the error carries that count.
+void ThrowBatchErrno(Napi::Env env, const char* op, int err, uint32_t done) {
+  Napi::Error e = MakeErrnoError(env, op, err);
+  e.Set("count", Napi::Number::New(env, done));
+  e.ThrowAsJavaScriptException();
+}
+
 Napi::Value MapInfoFn(const Napi::CallbackInfo& info) {
   LogReset();
   Napi::Env env = info.Env();
@@ -239,10 +254,7 @@ Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
   if (out.len < cursor)
     return ThrowInvalid(env, op, "outBatch Buffer must hold at least " + std::to_string(cursor) + " bytes"),
            Napi::Value();
-  if (keys.len < (uint64_t)s.key * count)
-    return ThrowInvalid(env, op, "keys Buffer is " + std::to_string(keys.len) + " bytes, needs count * keySize = " +
-                                     std::to_string((uint64_t)s.key * count)),
-           Napi::Value();
+  if (!CheckBatchKeys(env, op, keys, s, count)) return Napi::Value();
   if (!CheckValue(env, op, "values", values, s, count)) return Napi::Value();
   struct bpf_map_batch_opts opts;
   memset(&opts, 0, sizeof(opts));
@@ -256,10 +268,7 @@ Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
   if (ret != 0) {
     int e = errno;
     if (e != ENOENT) {
-      Napi::Error err = MakeErrnoError(env, op, e);
-      err.Set("count", Napi::Number::New(env, n));
-      err.ThrowAsJavaScriptException();
-      return Napi::Value();
+      return ThrowBatchErrno(env, op, e, n), Napi::Value();
     }
     done = true;
   }
@@ -282,10 +291,7 @@ Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
       !ArgBytes(info, 2, op, "values", false, &values) || !ArgU32(info, 3, op, "count", &count) ||
       !ArgFlags(info, 4, op, &flags) || !GetSizes(env, fd, op, &s))
     return Napi::Value();
-  if (keys.len < (uint64_t)s.key * count)
-    return ThrowInvalid(env, op, "keys Buffer is " + std::to_string(keys.len) + " bytes, needs count * keySize = " +
-                                     std::to_string((uint64_t)s.key * count)),
-           Napi::Value();
+  if (!CheckBatchKeys(env, op, keys, s, count)) return Napi::Value();
   if (!CheckValue(env, op, "values", values, s, count)) return Napi::Value();
   if (count == 0) return Napi::Number::New(env, 0);
   struct bpf_map_batch_opts opts;
@@ -294,10 +300,7 @@ Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
   opts.elem_flags = flags;
   __u32 n = count;
   if (bpf_map_update_batch(fd, keys.data, values.data, &n, &opts) != 0) {
-    Napi::Error err = MakeErrnoError(env, op, errno);
-    err.Set("count", Napi::Number::New(env, n));
-    err.ThrowAsJavaScriptException();
-    return Napi::Value();
+    return ThrowBatchErrno(env, op, errno, n), Napi::Value();
   }
   return Napi::Number::New(env, n);
 }
@@ -313,20 +316,14 @@ Napi::Value MapDeleteBatch(const Napi::CallbackInfo& info) {
   if (!ArgFd(info, 0, op, &fd) || !ArgBytes(info, 1, op, "keys", false, &keys) ||
       !ArgU32(info, 2, op, "count", &count) || !GetSizes(env, fd, op, &s))
     return Napi::Value();
-  if (keys.len < (uint64_t)s.key * count)
-    return ThrowInvalid(env, op, "keys Buffer is " + std::to_string(keys.len) + " bytes, needs count * keySize = " +
-                                     std::to_string((uint64_t)s.key * count)),
-           Napi::Value();
+  if (!CheckBatchKeys(env, op, keys, s, count)) return Napi::Value();
   if (count == 0) return Napi::Number::New(env, 0);
   struct bpf_map_batch_opts opts;
   memset(&opts, 0, sizeof(opts));
   opts.sz = sizeof(opts);
   __u32 n = count;
   if (bpf_map_delete_batch(fd, keys.data, &n, &opts) != 0) {
-    Napi::Error err = MakeErrnoError(env, op, errno);
-    err.Set("count", Napi::Number::New(env, n));
-    err.ThrowAsJavaScriptException();
-    return Napi::Value();
+    return ThrowBatchErrno(env, op, errno, n), Napi::Value();
   }
   return Napi::Number::New(env, n);
 }

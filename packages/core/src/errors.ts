@@ -99,9 +99,13 @@ export class ClosedError extends BpfError {
 /** Any other failure of a kernel or libbpf call. */
 export class SyscallError extends BpfError {
   readonly op: string
-  constructor(op: string, errno: number, code: string, detail: string, libbpfLog?: string) {
-    super(`${op} failed: ${code}${detail ? ` (${detail})` : ''}`, { code, errno, libbpfLog })
+  /** batch map operations: elements the kernel had already processed when it failed */
+  readonly done?: number
+  constructor(op: string, errno: number, code: string, detail: string, libbpfLog?: string, done?: number) {
+    const partial = done === undefined ? '' : `; ${done} element(s) done before the failure`
+    super(`${op} failed: ${code}${detail ? ` (${detail})` : ''}${partial}`, { code, errno, libbpfLog })
     this.op = op
+    if (done !== undefined) this.done = done
   }
 }
 

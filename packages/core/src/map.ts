@@ -210,8 +210,15 @@ export class BpfMap<K = any, V = any> extends Resource {
     }
   }
 
-  /** Writes many entries in one syscall (BPF_MAP_UPDATE_BATCH, kernel 5.6+). Returns how many were written. */
-  updateBatch(entries: Iterable<readonly [K, Stored<V>]>, flag: UpdateFlag = 'any'): number {
+  /**
+   * Writes many entries in one syscall (BPF_MAP_UPDATE_BATCH, kernel 5.6+). Returns how many were
+   * written. The kernel takes only 'any' or 'lock' here ('noexist'/'exist' are per-element
+   * update() flags): other flags are refused before the call, not reported as "not supported".
+   */
+  updateBatch(entries: Iterable<readonly [K, Stored<V>]>, flag: 'any' | 'lock' = 'any'): number {
+    if (flag !== 'any' && flag !== 'lock') {
+      throw new InvalidArgumentError(`updateBatch on map '${this.name}': flag '${String(flag)}' is not allowed, batch updates take only 'any' or 'lock' (use update() for 'noexist'/'exist')`)
+    }
     const list = [...entries]
     const keys = Buffer.alloc(this.keySize * list.length)
     const values = Buffer.alloc(this.#valueBytes * list.length)
@@ -220,7 +227,7 @@ export class BpfMap<K = any, V = any> extends Resource {
       this.#encodeValue(v, values, i * this.#valueBytes)
     })
     if (list.length === 0) return 0
-    return this.#batchCall('update', () => native().mapUpdateBatch(this.#fd, keys, values, list.length, UPDATE_FLAGS[flag] ?? checkFlag(flag)))
+    return this.#batchCall('update', () => native().mapUpdateBatch(this.#fd, keys, values, list.length, UPDATE_FLAGS[flag]))
   }
 
   /** Deletes many keys in one syscall (BPF_MAP_DELETE_BATCH, kernel 5.6+). Returns how many were deleted. */

@@ -34,6 +34,8 @@ export interface RawNativeError extends Error {
   verifierLog?: string
   program?: string
   logTruncated?: boolean
+  /** batch map operations: elements done before the failure */
+  count?: number
 }
 
 /** What the failing call was doing, for the message and for permission hints. */
@@ -68,7 +70,7 @@ export function toBpfError(err: unknown, ctx: ErrorContext): BpfError {
   if ((code === 'EPERM' || code === 'EACCES') && ctx.capability && !hasCapability(ctx.capability)) {
     return new PermissionError(ctx.capability, ctx.action, { errno, libbpfLog: e.libbpfLog, cause: err })
   }
-  return new SyscallError(ctx.action, errno, code, detail, e?.libbpfLog)
+  return new SyscallError(ctx.action, errno, code, detail, e?.libbpfLog, typeof e?.count === 'number' ? e.count : undefined)
 }
 
 /**

@@ -2,8 +2,8 @@
 // maps (incl. batch), variables and ring-buffer delivery.
 import { rmSync, unlinkSync } from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { BpfError, BpfMap, Collection, CollectionSpec, InvalidArgumentError, NotFoundError, RingBuffer } from '../src/index.js'
-import { describeBpf, testObject } from './helpers.js'
+import { BpfError, BpfMap, Collection, CollectionSpec, InvalidArgumentError, NotFoundError, RingBuffer, SyscallError } from '../src/index.js'
+import { catchErr, describeBpf, testObject } from './helpers.js'
 
 describeBpf('object loading', () => {
   it('inspects programs, maps and variables before loading', () => {
@@ -98,6 +98,24 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
     const drained = new Map(m.lookupBatch({ batchSize: 64, delete: true }))
     expect(drained.size).toBe(600)
     expect([...m.keys()]).toEqual([])
+  })
+
+  it('batch errors: a flag the kernel refuses is an argument error, a partial failure says how far it got', () => {
+    const m = coll.map<bigint, bigint>('scratch')
+    m.updateBatch([[1n, 10n], [3n, 30n]])
+    // BPF_NOEXIST is a per-element flag; the batch command rejects it with EINVAL, which is not "unsupported".
+    const flagErr = catchErr(() => m.updateBatch([[2n, 20n]], 'noexist' as never))
+    expect(flagErr).toBeInstanceOf(InvalidArgumentError)
+    expect((flagErr as Error).message).toMatch(/only 'any' or 'lock'/)
+    expect(m.lookup(2n)).toBeUndefined()
+    // The kernel stops at the missing key 2: key 1 is gone, key 3 is kept, and the error says 1 was done.
+    const partial = catchErr(() => m.deleteBatch([1n, 2n, 3n]))
+    expect(partial).toBeInstanceOf(SyscallError)
+    expect(partial).toMatchObject({ code: 'ENOENT', done: 1 })
+    expect((partial as Error).message).toMatch(/1 element\(s\) done before the failure/)
+    expect(m.lookup(1n)).toBeUndefined()
+    expect(m.lookup(3n)).toBe(30n)
+    m.delete(3n)
   })
 
   it('wrong key and value sizes are typed errors', () => {
