@@ -111,10 +111,13 @@ bool CheckBatchKeys(Napi::Env env, const char* op, const Bytes& keys, const MapS
   return false;
 }
 
-// A failed batch operation still did `done` elements: the error carries that count.
-void ThrowBatchErrno(Napi::Env env, const char* op, int err, uint32_t done) {
+// A failed batch update/delete may have processed some elements; the error carries how many. The kernel
+// writes the count back only from its element loop: after an early refusal (flags, BPF_F_LOCK without a
+// spin lock) the count still holds the request. A loop failure leaves it below the request (all elements
+// done would be a success), so an unchanged count means none was done.
+void ThrowBatchErrno(Napi::Env env, const char* op, int err, uint32_t requested, uint32_t count) {
   Napi::Error e = MakeErrnoError(env, op, err);
-  e.Set("count", Napi::Number::New(env, done));
+  e.Set("count", Napi::Number::New(env, count >= requested ? 0 : count));
   e.ThrowAsJavaScriptException();
 }
 
@@ -268,7 +271,7 @@ Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
   if (ret != 0) {
     int e = errno;
     if (e != ENOENT) {
-      return ThrowBatchErrno(env, op, e, n), Napi::Value();
+      return ThrowErrno(env, op, e), Napi::Value();
     }
     done = true;
   }
@@ -300,7 +303,7 @@ Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
   opts.elem_flags = flags;
   __u32 n = count;
   if (bpf_map_update_batch(fd, keys.data, values.data, &n, &opts) != 0) {
-    return ThrowBatchErrno(env, op, errno, n), Napi::Value();
+    return ThrowBatchErrno(env, op, errno, count, n), Napi::Value();
   }
   return Napi::Number::New(env, n);
 }
@@ -323,7 +326,7 @@ Napi::Value MapDeleteBatch(const Napi::CallbackInfo& info) {
   opts.sz = sizeof(opts);
   __u32 n = count;
   if (bpf_map_delete_batch(fd, keys.data, &n, &opts) != 0) {
-    return ThrowBatchErrno(env, op, errno, n), Napi::Value();
+    return ThrowBatchErrno(env, op, errno, count, n), Napi::Value();
   }
   return Napi::Number::New(env, n);
 }

@@ -23,6 +23,7 @@ export interface FeatureReport {
   ringbuf: Answer
   bpf_loop: Answer
   bpf_send_signal: Answer
+  map_batch: Answer
   tracepoints: Answer
   uprobes: Answer
   uprobe_multi: Answer
@@ -45,6 +46,7 @@ export function features(): FeatureReport {
     ringbuf: answer('ringbuf'),
     bpf_loop: answer('bpf_loop'),
     bpf_send_signal: answer('send_signal'),
+    map_batch: answer('map_batch'),
     tracepoints: answer('tracepoints'),
     uprobes: answer('uprobes'),
     uprobe_multi: probeUprobeMulti(),

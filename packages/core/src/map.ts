@@ -6,6 +6,7 @@
  */
 import { bytesCodec, type Codec } from './codec.js'
 import { BpfError, InvalidArgumentError, NotSupportedError } from './errors.js'
+import { probeFeature } from './probes.js'
 import { native, toBpfError } from './native.js'
 import { Resource } from './resource.js'
 
@@ -166,7 +167,7 @@ export class BpfMap<K = any, V = any> extends Resource {
     let prev: Buffer | null = null
     const limit = this.maxEntries * 4 + 16
     for (let steps = 0; ; steps++) {
-      if (steps > limit) throw new BpfError(`iteration of map '${this.name}' did not finish (concurrent deletes?)`, { code: 'EAGAIN' })
+      if (steps > limit) throw new BpfError(`iteration of ${this.#label} did not finish (concurrent deletes?)`, { code: 'EAGAIN' })
       const next = Buffer.alloc(this.keySize)
       const p = prev
       if (!this.#call('iterate', () => native().mapGetNextKey(this.#fd, p, next))) return
@@ -217,7 +218,7 @@ export class BpfMap<K = any, V = any> extends Resource {
    */
   updateBatch(entries: Iterable<readonly [K, Stored<V>]>, flag: 'any' | 'lock' = 'any'): number {
     if (flag !== 'any' && flag !== 'lock') {
-      throw new InvalidArgumentError(`updateBatch on map '${this.name}': flag '${String(flag)}' is not allowed, batch updates take only 'any' or 'lock' (use update() for 'noexist'/'exist')`)
+      throw new InvalidArgumentError(`updateBatch on ${this.#label}: flag '${String(flag)}' is not allowed, batch updates take only 'any' or 'lock' (use update() for 'noexist'/'exist')`)
     }
     const list = [...entries]
     const keys = Buffer.alloc(this.keySize * list.length)
@@ -259,7 +260,7 @@ export class BpfMap<K = any, V = any> extends Resource {
   #encodeKeyInto(key: K, out: Buffer, offset: number): void {
     if (Buffer.isBuffer(key) || key instanceof Uint8Array) {
       if (key.length !== this.keySize) {
-        throw new InvalidArgumentError(`key for map '${this.name}' must be ${this.keySize} bytes, got ${key.length}`)
+        throw new InvalidArgumentError(`key for ${this.#label} must be ${this.keySize} bytes, got ${key.length}`)
       }
       out.set(key, offset)
       return
@@ -275,7 +276,7 @@ export class BpfMap<K = any, V = any> extends Resource {
       const stride = roundUp8(this.valueSize)
       const arr = Array.isArray(value) ? (value as V[]) : null
       if (arr && arr.length !== this.#cpus) {
-        throw new InvalidArgumentError(`per-CPU map '${this.name}' needs ${this.#cpus} values (one per possible CPU), got ${arr.length}`)
+        throw new InvalidArgumentError(`per-CPU ${this.#label} needs ${this.#cpus} values (one per possible CPU), got ${arr.length}`)
       }
       for (let c = 0; c < this.#cpus; c++) this.#encodeOne(arr ? arr[c] : (value as V), out, offset + c * stride)
     }
@@ -285,7 +286,7 @@ export class BpfMap<K = any, V = any> extends Resource {
   #encodeOne(value: V, out: Buffer, offset: number): void {
     if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
       if (value.length !== this.valueSize) {
-        throw new InvalidArgumentError(`value for map '${this.name}' must be ${this.valueSize} bytes, got ${value.length}`)
+        throw new InvalidArgumentError(`value for ${this.#label} must be ${this.valueSize} bytes, got ${value.length}`)
       }
       out.set(value, offset)
       return
@@ -302,26 +303,49 @@ export class BpfMap<K = any, V = any> extends Resource {
     return out as Stored<V>
   }
 
+  /** The kernel's terse answers to map commands, in words (see man bpf(2)). */
+  get #errnoHints(): Partial<Record<string, string>> {
+    return {
+      E2BIG: this.type.includes('array') ? `index out of range (max_entries ${this.maxEntries})` : `the map is full (max_entries ${this.maxEntries})`,
+      EEXIST: "the key exists and the flag was 'noexist'",
+    }
+  }
+
+  /** "map 'name'" for messages; a map created without a name is told by its type and fd. */
+  get #label(): string {
+    return this.name ? `map '${this.name}'` : `unnamed ${this.type} map (fd ${this.#fd})`
+  }
+
   #call<T>(op: string, fn: () => T, path?: string): T {
     this.assertOpen()
     try {
       return fn()
     } catch (err) {
-      throw toBpfError(err, { action: `${op} on map '${this.name}'`, capability: 'CAP_BPF', path })
+      throw toBpfError(err, { action: `${op} on ${this.#label}`, capability: 'CAP_BPF', path, hints: this.#errnoHints })
     }
   }
 
+  /**
+   * Batch calls: a map type without the operation answers ENOTSUPP/EOPNOTSUPP; a kernel
+   * without batch commands answers EINVAL, which is also its answer to a bad argument, so
+   * that case is told apart by the map_batch feature probe, not guessed.
+   */
   #batchCall<T>(op: string, fn: () => T): T {
     try {
       return this.#call(`batch ${op}`, fn)
     } catch (err) {
       const e = err as BpfError
-      if (e.code === 'ENOTSUPP' || e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP' || (e.code === 'EINVAL' && e.errno)) {
-        throw new NotSupportedError(`batch ${op} on ${this.type} maps`, `${e.code} from the kernel (batch operations need 5.6+ and a map type that has them)`, { errno: e.errno, cause: err })
+      if (e.code === 'ENOTSUPP' || e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP') {
+        throw new NotSupportedError(`batch ${op} on ${this.type} maps`, `${e.code} from the kernel (this map type does not implement it)`, { errno: e.errno, cause: err })
+      }
+      if (e.code === 'EINVAL' && e.errno) {
+        const probe = probeFeature('map_batch')
+        if (!probe.supported) throw new NotSupportedError(probe.feature, probe.reason, { errno: e.errno, cause: err })
       }
       throw err
     }
   }
+
 }
 
 function checkCodec<T>(what: string, map: string, codec: Codec<T>, size: number): Codec<T> {

@@ -49,6 +49,8 @@ export interface ErrorContext {
    * owner and mode (or its directory's), which no BPF capability overrides
    */
   path?: string
+  /** what an errno means for this call (e.g. E2BIG on a map update: the map is full), added to the message */
+  hints?: Partial<Record<string, string>>
 }
 
 /**
@@ -60,7 +62,9 @@ export function toBpfError(err: unknown, ctx: ErrorContext): BpfError {
   const e = err as RawNativeError
   const errno = typeof e?.errno === 'number' ? e.errno : 0
   const code = typeof e?.code === 'string' ? e.code : 'EUNKNOWN'
-  const detail = libbpfCause(e?.libbpfLog) || (e?.message ?? String(err))
+  const cause = libbpfCause(e?.libbpfLog) || (e?.message ?? String(err))
+  const hint = ctx.hints?.[code]
+  const detail = hint ? `${hint}; ${cause}` : cause
   if (code === 'ECLOSED') return new ClosedError(ctx.action)
   if (code === 'EINVAL' && errno === 0) return new InvalidArgumentError(`${ctx.action}: ${e.message}`)
   if (code === 'ENOENT' && errno === 0) return new NotFoundError('name', e.message)

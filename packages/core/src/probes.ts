@@ -13,7 +13,7 @@ import type { Program } from './program.js'
 import { CollectionSpec } from './spec.js'
 import { native } from './native.js'
 
-export type FeatureName = 'kprobes' | 'fentry' | 'lsm' | 'uprobes' | 'tracepoints' | 'ringbuf' | 'bpf_loop' | 'send_signal'
+export type FeatureName = 'kprobes' | 'fentry' | 'lsm' | 'uprobes' | 'tracepoints' | 'ringbuf' | 'bpf_loop' | 'send_signal' | 'map_batch'
 
 export interface FeatureProbe {
   /** human name of the kernel feature, used in NotSupportedError */
@@ -32,6 +32,7 @@ const HUMAN: Record<FeatureName, string> = {
   ringbuf: 'BPF ring buffer (BPF_MAP_TYPE_RINGBUF, 5.8)',
   bpf_loop: 'bpf_loop helper (5.17)',
   send_signal: 'bpf_send_signal helper (5.3)',
+  map_batch: 'batch map commands (BPF_MAP_LOOKUP_BATCH and friends, 5.6)',
 }
 
 const cache = new Map<FeatureName, FeatureProbe>()
@@ -66,6 +67,17 @@ function runProbe(name: FeatureName): FeatureProbe {
       case 'ringbuf': {
         const n = native()
         n.closeFd(n.mapCreate(MAP_TYPES.ringbuf!, 'probe_rb', 0, 0, 4096, 0))
+        break
+      }
+      case 'map_batch': {
+        // A batch lookup of an empty hash map: ENOENT (done) where the command exists, EINVAL where it does not.
+        const n = native()
+        const fd = n.mapCreate(MAP_TYPES.hash!, 'probe_batch', 4, 4, 1, 0)
+        try {
+          n.mapLookupBatch(fd, null, Buffer.alloc(4), Buffer.alloc(4), Buffer.alloc(4), 1, false)
+        } finally {
+          n.closeFd(fd)
+        }
         break
       }
       case 'kprobes':

@@ -42,7 +42,7 @@ describeBpf('bpfkit CLI', () => {
     const r = run(['features', '--json'])
     expect(r.status).toBe(0)
     const f = JSON.parse(r.stdout)
-    for (const k of ['btf', 'ringbuf', 'uprobes', 'tracepoints']) expect(f[k].supported, k).toBe(true)
+    for (const k of ['btf', 'ringbuf', 'uprobes', 'tracepoints', 'map_batch']) expect(f[k].supported, k).toBe(true)
     // kprobes: cross-check with the kernel's kprobe PMU, an independent witness
     expect(f.kprobes.supported).toBe(existsSync('/sys/bus/event_source/devices/kprobe'))
     for (const k of ['btf', 'ringbuf', 'bpf_loop', 'bpf_send_signal', 'uprobes', 'uprobe_multi', 'kprobes', 'fentry', 'lsm']) {

@@ -100,6 +100,20 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
     expect([...m.keys()]).toEqual([])
   })
 
+  it("the kernel's terse map errors come with what they mean", () => {
+    using full = BpfMap.create({ type: 'hash', keySize: 4, valueSize: 4, maxEntries: 2 })
+    full.update(Buffer.from([1, 0, 0, 0]), Buffer.alloc(4))
+    full.update(Buffer.from([2, 0, 0, 0]), Buffer.alloc(4))
+    const e = catchErr(() => full.update(Buffer.from([3, 0, 0, 0]), Buffer.alloc(4)))
+    expect(e).toMatchObject({ code: 'E2BIG' })
+    expect((e as Error).message).toMatch(/^update on unnamed hash map \(fd \d+\) failed: E2BIG \(the map is full \(max_entries 2\)/)
+    const exists = catchErr(() => full.update(Buffer.from([1, 0, 0, 0]), Buffer.alloc(4), 'noexist'))
+    expect((exists as Error).message).toMatch(/the key exists and the flag was 'noexist'/)
+    using arr = BpfMap.create({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 4, name: 'small' })
+    const range = catchErr(() => arr.update(Buffer.from([9, 0, 0, 0]), Buffer.alloc(4)))
+    expect((range as Error).message).toMatch(/^update on map 'small' failed: E2BIG \(index out of range \(max_entries 4\)/)
+  })
+
   it('batch errors: a flag the kernel refuses is an argument error, a partial failure says how far it got', () => {
     const m = coll.map<bigint, bigint>('scratch')
     m.updateBatch([[1n, 10n], [3n, 30n]])
@@ -107,6 +121,12 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
     const flagErr = catchErr(() => m.updateBatch([[2n, 20n]], 'noexist' as never))
     expect(flagErr).toBeInstanceOf(InvalidArgumentError)
     expect((flagErr as Error).message).toMatch(/only 'any' or 'lock'/)
+    expect(m.lookup(2n)).toBeUndefined()
+    // 'lock' on a value without a bpf_spin_lock: EINVAL from a kernel that has batch commands
+    // (the map_batch probe says so), reported as the syscall error it is, not as "unsupported".
+    const lockErr = catchErr(() => m.updateBatch([[2n, 20n]], 'lock'))
+    expect(lockErr).toBeInstanceOf(SyscallError)
+    expect(lockErr).toMatchObject({ code: 'EINVAL', done: 0 })
     expect(m.lookup(2n)).toBeUndefined()
     // The kernel stops at the missing key 2: key 1 is gone, key 3 is kept, and the error says 1 was done.
     const partial = catchErr(() => m.deleteBatch([1n, 2n, 3n]))

@@ -30,6 +30,7 @@ function format(r: FeatureReport): string {
     line('ring buffer', r.ringbuf),
     line('bpf_loop', r.bpf_loop),
     line('bpf_send_signal', r.bpf_send_signal),
+    line('batch map commands', r.map_batch),
     line('tracepoints', r.tracepoints),
     line('uprobes', r.uprobes),
     line('uprobe_multi', r.uprobe_multi),
