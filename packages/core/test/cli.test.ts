@@ -36,6 +36,10 @@ describeBpf('bpfkit CLI', () => {
     expect(bad.status).toBe(2)
     expect(bad.stderr).toMatch(/^bpfkit: .*bogus/)
     expect(run(['nope']).status).toBe(2)
+    // a command family without its second word says which commands it has
+    const family = run(['trace'])
+    expect(family.status).toBe(2)
+    expect(family.stderr).toMatch(/'trace' needs one of: 'trace process', 'trace tls', 'trace http', 'trace llm'/)
   })
 
   it('features --json reports what the probes found, with reasons for every no', () => {
@@ -119,5 +123,8 @@ describeBpf('bpfkit CLI', () => {
     expect(r.status).toBe(1)
     expect(r.stderr.trim().split('\n').length).toBe(1)
     expect(r.stderr).toMatch(/^bpfkit: cannot read object file/)
+    const replay = run(['replay', '/nonexistent.ndjson'])
+    expect(replay.status).toBe(1)
+    expect(replay.stderr.trim()).toMatch(/^bpfkit: cannot read capture file \/nonexistent\.ndjson: ENOENT/)
   })
 })

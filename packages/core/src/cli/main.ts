@@ -39,7 +39,10 @@ export async function main(argv: string[]): Promise<number> {
     return words.every((w, i) => argv[i] === w)
   })
   if (!cmd) {
-    console.error(`bpfkit: unknown command '${argv.slice(0, 2).join(' ')}'. Run 'bpfkit --help'.`)
+    // "bpfkit trace" or "bpfkit gen": name the commands that start with that word
+    const family = commands.filter((c) => c.name.startsWith(`${argv[0]} `)).map((c) => `'${c.name}'`)
+    const hint = family.length ? ` '${argv[0]}' needs one of: ${family.join(', ')}.` : ''
+    console.error(`bpfkit: unknown command '${argv.slice(0, 2).join(' ')}'.${hint} Run 'bpfkit --help'.`)
     return EXIT.usage
   }
   const rest = argv.slice(cmd.name.split(' ').length)

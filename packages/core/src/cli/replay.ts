@@ -3,6 +3,7 @@
  * capture file (docs/capture-format.md) without root, emitting the same
  * events as a live run.
  */
+import { closeSync, openSync } from 'node:fs'
 import { replayCapture } from '../l7/replay.js'
 import type { HttpPipelineEvent } from '../l7/index.js'
 import { parse, UsageError, type Command } from './command.js'
@@ -30,6 +31,11 @@ reassembly and the HTTP/1.1 and HTTP/2 parsers.
       llm: { type: 'boolean' },
     })
     if (positionals.length !== 1) throw new UsageError('replay needs exactly one capture file')
+    try {
+      closeSync(openSync(positionals[0]!, 'r')) // say which file, before the replay starts reading it lazily
+    } catch (err) {
+      throw new Error(`cannot read capture file ${positionals[0]}: ${(err as Error).message}`)
+    }
     const llm = values.llm ? await loadLlm() : undefined
     const replay = replayCapture(positionals[0]!, {
       redact: !values['no-redact'],
