@@ -190,15 +190,15 @@ void ThrowErrno(Napi::Env env, const char* op, int err, const std::string& detai
 }
 
 void ThrowInvalid(Napi::Env env, const char* op, const std::string& message) {
-  SafeThrow(MakeCodeError(env, "EINVAL", EINVAL, op, std::string(op) + ": " + message));
+  SafeThrow(MakeCodeError(env, "EINVAL", 0, op, std::string(op) + ": " + message));  // errno 0: our check, not the kernel's
 }
 
 void ThrowType(Napi::Env env, const char* op, const std::string& message) {
-  SafeThrow(MakeCodeError(env, "EINVAL", EINVAL, op, std::string(op) + ": " + message, true));
+  SafeThrow(MakeCodeError(env, "EINVAL", 0, op, std::string(op) + ": " + message, true));
 }
 
 void ThrowNotFound(Napi::Env env, const char* op, const std::string& message) {
-  SafeThrow(MakeCodeError(env, "ENOENT", ENOENT, op, message));
+  SafeThrow(MakeCodeError(env, "ENOENT", 0, op, message));  // errno 0: a name we did not find, not a syscall
 }
 
 void ThrowClosed(Napi::Env env, const char* op, const std::string& what) {

@@ -66,6 +66,7 @@ export class Program extends Resource {
 
   /** Attaches to a tracepoint such as ('sched', 'sched_process_exec'). */
   attachTracepoint(category: string, name: string): Link {
+    this.#requireType('attachTracepoint', 'tracepoint')
     checkName('tracepoint category', category)
     checkName('tracepoint name', name)
     return this.#attach(`tracepoint ${category}/${name} <- ${this.name}`, undefined, TRACING_CAPS, (o) =>
@@ -76,6 +77,7 @@ export class Program extends Resource {
 
   /** Attaches to a raw tracepoint (BPF_PROG_TYPE_RAW_TRACEPOINT). */
   attachRawTracepoint(name: string): Link {
+    this.#requireType('attachRawTracepoint', 'raw_tracepoint', 'raw_tracepoint_writable')
     checkName('raw tracepoint', name)
     return this.#attach(`raw_tp ${name} <- ${this.name}`, undefined, TRACING_CAPS, (o) => o.attachRawTracepoint(this.name, name),
       () => new NotFoundError('raw tracepoint', name))
@@ -83,6 +85,7 @@ export class Program extends Resource {
 
   /** Attaches a BTF-typed program: tp_btf, fentry, fexit or fmod_ret (target set at load). */
   attachTracing(): Link {
+    this.#requireType('attachTracing', 'tracing')
     return this.#attach(`${this.section} <- ${this.name}`, this.section.startsWith('tp_btf') ? undefined : 'fentry', TRACING_CAPS, (o) =>
       o.attachTrace(this.name),
     )
@@ -90,11 +93,13 @@ export class Program extends Resource {
 
   /** Attaches a BPF LSM program (kernel 5.7+, 'bpf' in the active LSM list). */
   attachLsm(): Link {
+    this.#requireType('attachLsm', 'lsm')
     return this.#attach(`${this.section} <- ${this.name}`, 'lsm', TRACING_CAPS, (o) => o.attachLsm(this.name))
   }
 
   /** Attaches to a kernel function entry (or return) with a kprobe. Needs CONFIG_KPROBES. */
   attachKprobe(func: string, options: { retprobe?: boolean; offset?: number } = {}): Link {
+    this.#requireType('attachKprobe', 'kprobe')
     checkName('kernel function', func)
     return this.#attach(`${options.retprobe ? 'kretprobe' : 'kprobe'} ${func} <- ${this.name}`, 'kprobes', TRACING_CAPS, (o) =>
       o.attachKprobe(this.name, !!options.retprobe, func, options.offset ?? 0),
@@ -109,6 +114,7 @@ export class Program extends Resource {
    */
   attachUprobe(options: UprobeOptions): Link {
     this.assertOpen()
+    this.#requireType('attachUprobe', 'kprobe')
     const target = resolveUprobeTarget(options)
     const kind = options.retprobe ? 'uretprobe' : 'uprobe'
     return this.#attach(`${kind} ${target.path}:${target.label} <- ${this.name}`, 'uprobes', TRACING_CAPS, (o) =>
@@ -125,6 +131,9 @@ export class Program extends Resource {
   /** Attaches a cgroup program (sock_addr, skb, sock, ...) to a cgroup v2 directory. */
   attachCgroup(cgroupPath: string): Link {
     this.assertOpen()
+    if (!this.type.startsWith('cgroup') && this.type !== 'sock_ops') {
+      throw new InvalidArgumentError(`attachCgroup needs a cgroup_* (cgroup_sock_addr, cgroup_skb, ...) or sock_ops program; '${this.name}' is a ${this.type} program (section ${this.section})`)
+    }
     let magic: number
     try {
       magic = Number(statfsSync(cgroupPath).type)
@@ -156,6 +165,13 @@ export class Program extends Resource {
 
   protected release(): void {
     this.#handle.releaseRef()
+  }
+
+  /** The kernel answers a wrong program type with a bare EINVAL; say what is wrong instead. */
+  #requireType(method: string, ...types: string[]): void {
+    if (types.includes(this.type)) return
+    const want = types[0] === 'kprobe' ? 'kprobe/uprobe (BPF_PROG_TYPE_KPROBE)' : types.join(' or ')
+    throw new InvalidArgumentError(`${method} needs a ${want} program; '${this.name}' is a ${this.type} program (section ${this.section})`)
   }
 
   #attach(

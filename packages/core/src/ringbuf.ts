@@ -147,6 +147,11 @@ export class RingBuffer<T = Uint8Array> extends Resource {
 
   constructor(map: BpfMap, options: RingBufferOptions<T> = {}) {
     if (map.type !== 'ringbuf') throw new InvalidArgumentError(`map '${map.name}' is a ${map.type} map, not a ringbuf`)
+    const codec = options.codec
+    if (codec !== undefined && (typeof codec !== 'object' || codec === null || typeof codec.decode !== 'function' || !Number.isInteger(codec.size) || codec.size < 0)) {
+      // checked here: a bad size would make every record "long enough" and decode garbage
+      throw new InvalidArgumentError(`codec for ring buffer '${map.name}' must be an object with an integer size >= 0 and a decode(view, offset) function`)
+    }
     const n = native()
     let reader: NativeRingReader
     try {

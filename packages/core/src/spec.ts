@@ -49,8 +49,7 @@ export class MapSpec {
   /** BTF type ids of key and value (0 when the object has no BTF for them) */
   readonly keyTypeId: number
   readonly valueTypeId: number
-  /** maximum entries (for ring buffers: size in bytes, a power of two multiple of the page size) */
-  maxEntries: number
+  #maxEntries: number
   /** pin the map at this bpffs path at load (reusing an existing compatible pin), or null */
   pinPath: string | null
   /** initial contents of an internal map; variables write into it */
@@ -65,9 +64,24 @@ export class MapSpec {
     this.internal = info.internal
     this.keyTypeId = info.btfKeyTypeId
     this.valueTypeId = info.btfValueTypeId
-    this.maxEntries = info.maxEntries
+    this.#maxEntries = info.maxEntries
     this.pinPath = info.pinPath
     this.initialValue = info.initialValue ? Buffer.from(info.initialValue) : null
+  }
+
+  /**
+   * Maximum entries (for ring buffers: the size in bytes; libbpf rounds it up to a power of
+   * two multiple of the page size). Checked when set, so a bad size fails here, not at load.
+   */
+  get maxEntries(): number {
+    return this.#maxEntries
+  }
+
+  set maxEntries(n: number) {
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+      throw new InvalidArgumentError(`maxEntries of map '${this.name}' must be an integer in [0, 4294967295], got ${String(n)}`)
+    }
+    this.#maxEntries = n
   }
 }
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { expect, it } from 'vitest'
-import { ClosedError, Collection, CollectionSpec, ElfError, VerifierError } from '../src/index.js'
+import { ClosedError, Collection, CollectionSpec, ElfError, InvalidArgumentError, VerifierError } from '../src/index.js'
 import { catchErr, describeBpf, openFds, testObject } from './helpers.js'
 
 describeBpf('bad objects', () => {
@@ -28,6 +28,35 @@ describeBpf('bad objects', () => {
 
   it('a missing file is an ElfError naming it', () => {
     expect(() => CollectionSpec.fromFile('/nonexistent/x.bpf.o')).toThrow(/cannot read object file \/nonexistent\/x.bpf.o/)
+  })
+
+  it('misuse is a typed error that says what is wrong, before the kernel answers EINVAL', () => {
+    const spec = CollectionSpec.fromBuffer(good(), 'maps')
+    for (const bad of [-1, 1.5, 2 ** 32, Number.NaN]) {
+      const e = catchErr(() => (spec.maps.must('events').maxEntries = bad))
+      expect(e, String(bad)).toBeInstanceOf(InvalidArgumentError)
+      expect((e as Error).message).toMatch(/maxEntries of map 'events' must be an integer/)
+    }
+    using coll = new Collection(spec)
+    const tracepoint = coll.program('on_getppid')
+    const attempts: [string, () => unknown][] = [
+      ['attachUprobe', () => tracepoint.attachUprobe({ binary: process.execPath, symbol: 'uv_version' })],
+      ['attachKprobe', () => tracepoint.attachKprobe('bpf_fentry_test1')],
+      ['attachTracing', () => tracepoint.attachTracing()],
+      ['attachLsm', () => tracepoint.attachLsm()],
+      ['attachRawTracepoint', () => tracepoint.attachRawTracepoint('sys_enter')],
+      ['attachCgroup', () => tracepoint.attachCgroup('/')],
+    ]
+    for (const [method, attempt] of attempts) {
+      const e = catchErr(attempt)
+      expect(e, method).toBeInstanceOf(InvalidArgumentError)
+      expect((e as Error).message).toMatch(new RegExp(`^${method} needs a .* program; 'on_getppid' is a tracepoint program`))
+    }
+    const codecErr = catchErr(() => coll.ringBuffer('events', { codec: { size: 'x', decode: () => 0 } as never }))
+    expect(codecErr).toBeInstanceOf(InvalidArgumentError)
+    const sizeErr = catchErr(() => coll.ringBuffer('events', { bufferSize: 0 }))
+    expect(sizeErr).toBeInstanceOf(InvalidArgumentError)
+    expect((sizeErr as Error).message).toMatch(/bufferSize must be 8 bytes/)
   })
 
   it('a program the verifier rejects raises VerifierError with the full log', () => {
