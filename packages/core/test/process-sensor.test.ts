@@ -5,9 +5,9 @@ import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { ProcessSensor, type ProcessEvent } from '../src/index.js'
+import { InvalidArgumentError, ProcessSensor, type ProcessEvent } from '../src/index.js'
 import { executableName } from '../src/sensors/process/table.js'
-import { cgroup2Root, describeBpf } from './helpers.js'
+import { catchErr, cgroup2Root, describeBpf, openFds } from './helpers.js'
 
 function readComm(pid: string): string {
   try {
@@ -151,6 +151,23 @@ describeBpf('process sensor', () => {
       await new Promise((r) => setTimeout(r, 50))
       rmdirSync(dir)
     }
+  })
+
+  it('bad options are typed errors that name the option, and leave no fd behind', () => {
+    const before = openFds()
+    const bad: [string, () => unknown][] = [
+      ['ringBytes', () => new ProcessSensor({ ringBytes: 1000 })],
+      ['graceMs', () => new ProcessSensor({ graceMs: -5 })],
+      ['filter.excludePid', () => new ProcessSensor({ filter: { excludePid: -1 } })],
+      ['filter.pidNamespace', () => new ProcessSensor({ filter: { pidNamespace: 1.5 } })],
+      ['filter.cgroupIds', () => new ProcessSensor({ filter: { cgroupIds: [1 as unknown as bigint] } })],
+    ]
+    for (const [option, make] of bad) {
+      const e = catchErr(make)
+      expect(e, option).toBeInstanceOf(InvalidArgumentError)
+      expect((e as Error).message).toContain(option)
+    }
+    expect(openFds()).toBe(before)
   })
 
   it('never reports the agent itself', () => {

@@ -21,6 +21,14 @@ export interface CaptureLimits {
   wakeupBytes: number
 }
 
+/** A sensor's ring size: the kernel wants a power of two multiple of the page size. */
+export function checkRingBytes(ringBytes: number): number {
+  if (!Number.isInteger(ringBytes) || ringBytes < 4096 || ringBytes > 2 ** 31 || (ringBytes & (ringBytes - 1)) !== 0) {
+    throw new InvalidArgumentError(`ringBytes must be a power of two from 4096 to 2^31, got ${ringBytes}`)
+  }
+  return ringBytes
+}
+
 /** Checks the shared options (InvalidArgumentError on a bad one) and fills in the defaults. */
 export function captureLimits(
   options: CaptureLimitOptions,
@@ -31,10 +39,7 @@ export function captureLimits(
   if (!Number.isInteger(maxBytes) || maxBytes < min || maxBytes > 0xffffffff) {
     throw new InvalidArgumentError(`maxBytesPerCall must be an integer from ${min} to 2^32-1, got ${maxBytes}`)
   }
-  const ringBytes = options.ringBytes ?? defaults.ringBytes
-  if (!Number.isInteger(ringBytes) || ringBytes < 4096 || (ringBytes & (ringBytes - 1)) !== 0) {
-    throw new InvalidArgumentError(`ringBytes must be a power of two of at least 4096, got ${ringBytes}`)
-  }
+  const ringBytes = checkRingBytes(options.ringBytes ?? defaults.ringBytes)
   const wakeupBytes = options.wakeupBytes ?? Math.min(1 << 20, ringBytes / 4)
   if (!Number.isInteger(wakeupBytes) || wakeupBytes < 0 || wakeupBytes >= ringBytes) {
     throw new InvalidArgumentError(`wakeupBytes must be an integer from 0 to ringBytes-1, got ${wakeupBytes}`)

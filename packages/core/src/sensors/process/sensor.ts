@@ -14,6 +14,8 @@ import { bundledObject } from '../../probes.js'
 import type { RingBuffer } from '../../ringbuf.js'
 import { CollectionSpec } from '../../spec.js'
 import { CgroupPaths } from '../../cgroup-mounts.js'
+import { InvalidArgumentError } from '../../errors.js'
+import { checkRingBytes } from '../capture/config.js'
 import { bootToIso, monoToIso } from './clock.js'
 import type { EventBase, ProcessEvent, ProcessInfo } from './events.js'
 import { splitArgs } from './procfs.js'
@@ -94,7 +96,7 @@ export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
     this.#ancestors = options.ancestors !== false
     this.table = new ProcessTable({ host: this.host, graceMs: options.graceMs, cgroupPaths: new CgroupPaths(), redactArgs: options.redactArgs })
     const spec = CollectionSpec.fromFile(bundledObject('process.bpf.o'))
-    if (options.ringBytes) spec.maps.must('process_events').maxEntries = options.ringBytes
+    if (options.ringBytes !== undefined) spec.maps.must('process_events').maxEntries = checkRingBytes(options.ringBytes)
     this.#collection = new Collection(spec)
     try {
       this.setFilter({ excludePid: process.pid, ...options.filter })
@@ -118,6 +120,16 @@ export class ProcessSensor extends EventEmitter<ProcessSensorEvents> {
   /** Updates the in-kernel filter while running. */
   setFilter(filter: ProcessFilter): void {
     const cgroups = filter.cgroupIds ?? []
+    const count = (what: string, v: number | undefined) => {
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+        throw new InvalidArgumentError(`filter.${what} must be an integer from 0 to 2^32-1, got ${String(v)}`)
+      }
+    }
+    count('excludePid', filter.excludePid)
+    count('pidNamespace', filter.pidNamespace)
+    if (!Array.isArray(cgroups) || cgroups.some((id) => typeof id !== 'bigint' || id < 0n)) {
+      throw new InvalidArgumentError('filter.cgroupIds must be an array of cgroup ids (non-negative bigints)')
+    }
     const set = this.#collection.map<bigint, number>('process_cgroups')
     for (const k of [...set.keys()]) set.delete(k)
     for (const id of cgroups) set.update(id, 1)

@@ -11,6 +11,7 @@ import { listPids, readProc, type ProcSnapshot } from './procfs.js'
 import { bootToIso } from './clock.js'
 import { execId, type AncestorInfo } from './events.js'
 import { redactCommandArgs } from '../../redact.js'
+import { InvalidArgumentError } from '../../errors.js'
 
 export interface ProcessEntry {
   pid: number
@@ -58,6 +59,7 @@ export class ProcessTable {
   constructor(options: ProcessTableOptions) {
     this.#host = options.host
     this.#graceMs = options.graceMs ?? 30_000
+    if (!(this.#graceMs >= 0)) throw new InvalidArgumentError(`graceMs must be a number of milliseconds >= 0, got ${String(options.graceMs)}`)
     this.#maxAncestors = options.maxAncestors ?? 16
     this.#maxEntries = options.maxEntries ?? 65_536
     this.#cgroupPaths = options.cgroupPaths
