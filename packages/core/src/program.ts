@@ -110,7 +110,8 @@ export class Program extends Resource {
    * Attaches to a user-space function: `binary` is a path or a library name
    * ('libssl.so.3', resolved like ld.so), `symbol` is looked up in .dynsym and
    * .symtab and turned into a file offset. With `pid`, paths resolve inside
-   * that process's mount namespace (/proc/PID/root) for containers.
+   * that process's mount namespace (/proc/PID/root) for containers; a binary
+   * that process cannot see is a NotFoundError, never the host's file of that name.
    */
   attachUprobe(options: UprobeOptions): Link {
     this.assertOpen()

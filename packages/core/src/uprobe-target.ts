@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { InvalidArgumentError } from './errors.js'
+import { notFound } from './elf/internal.js'
 import { addressToFileOffset, openElf, resolveLibrary, symbolFileOffset } from './elf/index.js'
 
 export interface UprobeTarget {
@@ -45,10 +46,17 @@ export function resolveUprobeTarget(target: UprobeTarget): ResolvedUprobeTarget 
   }
 }
 
-/** A path the kernel can open from here, for a binary that may live in another mount namespace. */
+/**
+ * A path the kernel can open from here, for a binary that may live in another
+ * mount namespace. With a pid, the binary is the one that process sees: a
+ * file of the same name on the host may be another file, whose probe would
+ * never fire, so a missing one is an error, not a fallback.
+ */
 function hostPath(binary: string, pid: number | undefined): string {
   if (!binary.includes('/')) return resolveLibrary(binary, pid === undefined ? {} : { pid })
   if (pid === undefined || binary.startsWith('/proc/')) return binary
+  if (!existsSync(`/proc/${pid}`)) throw notFound('process', String(pid), `no process with pid ${pid}`)
   const inside = `/proc/${pid}/root${binary.startsWith('/') ? '' : '/'}${binary}`
-  return existsSync(inside) ? inside : binary
+  if (!existsSync(inside)) throw notFound('file', inside, `process ${pid} has no ${binary} in its mount namespace (looked at ${inside})`)
+  return inside
 }

@@ -4,9 +4,9 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { bundledObject, Collection, CollectionSpec, NotSupportedError, probeFeature } from '../src/index.js'
+import { bundledObject, Collection, CollectionSpec, NotFoundError, NotSupportedError, probeFeature } from '../src/index.js'
 import { catchErr, cgroup2Root, compileC, describeBpf, testObject } from './helpers.js'
 
 const TARGET_C = `
@@ -90,6 +90,24 @@ describeBpf('uprobes', () => {
     using coll = Collection.load(testObject('uprobe'))
     expect(() => coll.program('on_entry').attachUprobe({ binary, symbol: 'no_such_function' })).toThrow(/no_such_function/)
     expect(() => coll.program('on_entry').attachUprobe({ binary: 'libdoesnotexist.so.9', symbol: 'x' })).toThrow(/libdoesnotexist/)
+  })
+
+  it("with a pid, a binary the process cannot see is an error, never the host's file of that name", async () => {
+    using coll = Collection.load(testObject('uprobe'))
+    // A process in its own mount namespace, with an empty tmpfs over the binary's directory.
+    const dir = dirname(binary)
+    const child = spawn('unshare', ['--mount', 'sh', '-c', `mount -t tmpfs none ${dir} && echo ready && exec sleep 30`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    try {
+      await new Promise((resolve) => child.stdout!.once('data', resolve))
+      const hidden = catchErr(() => coll.program('on_entry').attachUprobe({ binary, symbol: 'bpfkit_test_add', pid: child.pid }))
+      expect(hidden).toBeInstanceOf(NotFoundError)
+      expect((hidden as Error).message).toBe(`process ${child.pid} has no ${binary} in its mount namespace (looked at /proc/${child.pid}/root${binary})`)
+    } finally {
+      child.kill('SIGKILL')
+    }
+    const gone = catchErr(() => coll.program('on_entry').attachUprobe({ binary, symbol: 'bpfkit_test_add', pid: 2 ** 22 + 1 }))
+    expect(gone).toBeInstanceOf(NotFoundError)
+    expect((gone as Error).message).toBe(`no process with pid ${2 ** 22 + 1}`)
   })
 })
 
