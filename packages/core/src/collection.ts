@@ -11,6 +11,7 @@ import type { Codec } from './codec.js'
 import { BpfError, InvalidArgumentError, NotFoundError, NotSupportedError, VerifierError } from './errors.js'
 import { Link } from './link.js'
 import { BpfMap, type MapCodecs } from './map.js'
+import { pinPathProblem } from './mounts.js'
 import { toBpfError, type RawNativeError } from './native.js'
 import { ObjectHandle } from './object-handle.js'
 import { probeFeature, type FeatureName } from './probes.js'
@@ -200,7 +201,11 @@ function loadWithFullLog(spec: CollectionSpec, options: CollectionOptions): Nati
 function configure(object: NativeObject, spec: CollectionSpec): void {
   for (const m of spec.maps.values()) {
     object.setMapMaxEntries(m.name, m.maxEntries)
-    if (m.pinPath !== null) object.setMapPinPath(m.name, m.pinPath)
+    if (m.pinPath !== null) {
+      const problem = pinPathProblem(m.pinPath)
+      if (problem) throw new InvalidArgumentError(`pin path of map '${m.name}': ${problem}`)
+      object.setMapPinPath(m.name, m.pinPath)
+    }
     if (m.internal && m.initialValue) object.setMapInitialValue(m.name, m.initialValue)
   }
   for (const p of spec.programs.values()) object.setProgramAutoload(p.name, p.autoload)

@@ -1,5 +1,6 @@
 /** Where the kernel file systems bpfkit uses are mounted, from /proc/mounts. */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statfsSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { findCgroup2Mount } from './cgroup-mounts.js'
 
 export interface MountInfo {
@@ -31,3 +32,24 @@ export function mountOf(type: string): string | null {
 export const cgroup2Mount = (): string | null => findCgroup2Mount() ?? mountOf('cgroup2')
 export const bpffsMount = (): string | null => mountOf('bpf')
 export const tracefsMount = (): string | null => mountOf('tracefs')
+
+const BPF_FS_MAGIC = 0xcafe4a11
+
+/**
+ * Why `path` cannot be a pin, or '' when it may be: pins live on a BPF file
+ * system, and the kernel answers a path elsewhere (or a directory) with a bare
+ * EPERM or EACCES, which reads like a privilege problem.
+ */
+export function pinPathProblem(path: string): string {
+  try {
+    const exists = existsSync(path)
+    if (Number(statfsSync(exists ? path : dirname(path)).type) !== BPF_FS_MAGIC) {
+      return `${path} is not on a BPF file system (bpffs); pins live under ${bpffsMount() ?? '/sys/fs/bpf'} (mount one with: mount -t bpf bpf /sys/fs/bpf)`
+    }
+    if (exists && statSync(path).isDirectory()) return `${path} is a directory, not a pinned object`
+  } catch {
+    // the parent directory is missing too: the kernel's ENOENT says it
+  }
+  return ''
+}
+

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module'
 import type { NativeBinding } from '@bpfkit/native'
 import { BpfError, ClosedError, InvalidArgumentError, NotFoundError, PermissionError, SyscallError } from './errors.js'
 import { hasCapability } from './caps.js'
+import { pinPathProblem } from './mounts.js'
 
 let binding: NativeBinding | undefined
 
@@ -68,6 +69,10 @@ export function toBpfError(err: unknown, ctx: ErrorContext): BpfError {
   if (code === 'ECLOSED') return new ClosedError(ctx.action)
   if (code === 'EINVAL' && errno === 0) return new InvalidArgumentError(`${ctx.action}: ${e.message}`)
   if (code === 'ENOENT' && errno === 0) return new NotFoundError('name', e.message)
+  if (ctx.path && (code === 'EACCES' || code === 'EPERM' || code === 'EINVAL')) {
+    const problem = pinPathProblem(ctx.path)
+    if (problem) return new InvalidArgumentError(`${ctx.action}: ${problem}`)
+  }
   if (code === 'EACCES' && ctx.path) {
     return new PermissionError(`access to ${ctx.path} (its owner and mode, or CAP_DAC_OVERRIDE)`, ctx.action, { errno, libbpfLog: e.libbpfLog, cause: err })
   }

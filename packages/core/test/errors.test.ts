@@ -2,9 +2,10 @@
 // must carry the complete log, and closing must leave no fd behind.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { ClosedError, Collection, CollectionSpec, ElfError, InvalidArgumentError, VerifierError } from '../src/index.js'
-import { catchErr, describeBpf, openFds, testObject } from './helpers.js'
+import { BpfMap, ClosedError, Collection, CollectionSpec, ElfError, InvalidArgumentError, VerifierError } from '../src/index.js'
+import { catchErr, describeBpf, openFds, tempDir, testObject } from './helpers.js'
 
 describeBpf('bad objects', () => {
   const good = () => readFileSync(testObject('maps'))
@@ -57,6 +58,28 @@ describeBpf('bad objects', () => {
     const sizeErr = catchErr(() => coll.ringBuffer('events', { bufferSize: 0 }))
     expect(sizeErr).toBeInstanceOf(InvalidArgumentError)
     expect((sizeErr as Error).message).toMatch(/bufferSize must be 8 bytes/)
+  })
+
+  it('pin paths off bpffs are argument errors that say so, not "permission denied"', () => {
+    const offBpffs = /is not on a BPF file system \(bpffs\); pins live under \/sys\/fs\/bpf/
+    const tmp = tempDir()
+    const expectOff = (fn: () => unknown, what: string) => {
+      const e = catchErr(fn)
+      expect(e, what).toBeInstanceOf(InvalidArgumentError)
+      expect((e as Error).message, what).toMatch(offBpffs)
+    }
+    expectOff(() => BpfMap.fromPin('/etc/passwd'), 'fromPin of a regular file') // the kernel says EACCES
+    using map = BpfMap.create({ type: 'array', keySize: 4, valueSize: 4, maxEntries: 1 })
+    expectOff(() => map.pin(join(tmp, 'map')), 'map.pin') // the kernel says EPERM
+    const spec = CollectionSpec.fromBuffer(good(), 'maps')
+    spec.maps.must('counters').pinPath = join(tmp, 'counters')
+    expectOff(() => new Collection(spec), 'MapSpec.pinPath')
+    using coll = new Collection(CollectionSpec.fromBuffer(good(), 'maps'))
+    using link = coll.program('on_getppid').attach()
+    expectOff(() => link.pin(join(tmp, 'link')), 'link.pin')
+    const dir = catchErr(() => BpfMap.fromPin('/sys/fs/bpf'))
+    expect(dir).toBeInstanceOf(InvalidArgumentError)
+    expect((dir as Error).message).toMatch(/\/sys\/fs\/bpf is a directory, not a pinned object/)
   })
 
   it('a program the verifier rejects raises VerifierError with the full log', () => {
