@@ -152,8 +152,10 @@ export interface BatchResult {
  * batch's records as u32s from byte 0, and the records from byte `dataOffset`; offsets are relative to
  * `dataOffset`. The same buffer is passed every time until it is replaced (after a detach, or to fit a record
  * larger than it). `drained`: the ring was empty when the batch ended (a natural point for housekeeping).
+ * `sameSize`: when every record of the batch has this one size, record i starts at i * round_up(sameSize, 8)
+ * (a walk needs no offsets); 0 when sizes differ.
  */
-export type RingBatchCallback = (count: number, buffer: ArrayBuffer, drained: boolean) => void
+export type RingBatchCallback = (count: number, buffer: ArrayBuffer, drained: boolean, sameSize: number) => void
 
 export interface RingReaderOptions {
   /** initial size of the data part of the reusable copy buffer; grows for records larger than it. default 4 MiB */

@@ -146,6 +146,7 @@ struct Fill {
   uint64_t cons = 0;     // in: consumer position; out: position after the last record taken
   uint32_t n = 0;        // records copied
   uint32_t needSize = 0; // NeedGrow: size of the record that does not fit
+  uint32_t sameSize = 0; // the size of every record copied when they all have one size, else 0
 };
 
 // The hot loop: copies committed records from the ring into dst (8-byte aligned offsets) until `limit`
@@ -159,6 +160,7 @@ inline FillStop FillBatch(const Ring* r, uint8_t* __restrict dst, size_t cap, ui
   uint64_t prod = __atomic_load_n(prodPtr, __ATOMIC_ACQUIRE);
   size_t off = 0;
   uint32_t n = 0;
+  uint32_t same = UINT32_MAX;  // not set yet
   FillStop why = FillStop::Limit;
   while (n < limit) {
     if (cons >= prod) {
@@ -191,6 +193,7 @@ inline FillStop FillBatch(const Ring* r, uint8_t* __restrict dst, size_t cap, ui
       CopyRecord(dst + off, hdr + kHdrSize, sz, cap - off);
       offs[2 * n] = (uint32_t)off;
       offs[2 * n + 1] = sz;
+      if (same != sz) same = same == UINT32_MAX ? sz : 0;
       n++;
       off += ((size_t)sz + 7) & ~(size_t)7;
     }
@@ -198,6 +201,7 @@ inline FillStop FillBatch(const Ring* r, uint8_t* __restrict dst, size_t cap, ui
   }
   f->cons = cons;
   f->n = n;
+  f->sameSize = same == UINT32_MAX ? 0 : same;
   return why;
 }
 
@@ -455,19 +459,21 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     return NewBuffer(env, cap, b);
   }
 
-  // Calls onBatch(count, buffer, drained). Returns false when it threw (poll path: reported as an uncaught
-  // exception). `drained`: the ring was empty (or the next record still being written) when the batch ended.
-  bool Deliver(napi_env env, const BatchBufs& b, uint32_t n, bool drained, bool fromPoll) {
-    napi_value argv[3];
+  // Calls onBatch(count, buffer, drained, sameSize). Returns false when it threw (poll path: reported as an
+  // uncaught exception). `drained`: the ring was empty (or the next record still being written) when the batch
+  // ended. `sameSize`: every record has this size (then record i starts at i * round_up(sameSize, 8)), or 0.
+  bool Deliver(napi_env env, const BatchBufs& b, uint32_t n, bool drained, uint32_t sameSize, bool fromPoll) {
+    napi_value argv[4];
     napi_value recv;
     napi_create_uint32(env, n, &argv[0]);
     argv[1] = b.buffer;
     napi_get_boolean(env, drained, &argv[2]);
+    napi_create_uint32(env, sameSize, &argv[3]);
     napi_get_global(env, &recv);  // napi_make_callback needs an object; the callback does not use `this`
     napi_value result;
     inBatch_ = true;
-    napi_status st = fromPoll ? napi_make_callback(env, actx_, recv, b.fn, 3, argv, &result)
-                              : napi_call_function(env, recv, b.fn, 3, argv, &result);
+    napi_status st = fromPoll ? napi_make_callback(env, actx_, recv, b.fn, 4, argv, &result)
+                              : napi_call_function(env, recv, b.fn, 4, argv, &result);
     inBatch_ = false;
     if (st == napi_ok) return true;
     if (fromPoll) ReportPending(env);
@@ -516,7 +522,7 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       // continuations drained by napi_make_callback) then sees a consistent ring.
       if (advanced) __atomic_store_n(r->consumerPos, (unsigned long)cons, __ATOMIC_RELEASE);
       bool ok = true;
-      if (n) ok = Deliver(env, b, n, drained, fromPoll);
+      if (n) ok = Deliver(env, b, n, drained, f.sameSize, fromPoll);
       delivered += n;
       if (!ok) return FinishDrain(delivered);  // exception pending (consume) or already reported (poll)
       if (failed || !advanced || busy || closeRequested_ || (fromPoll && !polling_)) break;

@@ -32,6 +32,8 @@ export class RecordBatch {
   bytes: Uint8Array
   /** pairs (offset, length) per record */
   offsets: Uint32Array
+  /** the size of every record when they all have one size (record i then starts at i * round_up(size, 8)), else 0 */
+  sameSize = 0
 
   /** @internal `buffer` is the reader's [offsets | data] buffer (see NativeRingReader). */
   constructor(buffer: ArrayBuffer, dataOffset: number) {
@@ -155,7 +157,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     const n = native()
     let reader: NativeRingReader
     try {
-      reader = new n.NativeRingReader(map.fd, (count, buffer, drained) => this.#onBatch(count, buffer, drained), {
+      reader = new n.NativeRingReader(map.fd, (count, buffer, drained, sameSize) => this.#onBatch(count, buffer, drained, sameSize), {
         bufferSize: options.bufferSize,
         maxRecordsPerBatch: options.maxRecordsPerBatch,
         maxBatchesPerWake: options.maxBatchesPerWake,
@@ -309,13 +311,14 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     this.#events.emit('close')
   }
 
-  #onBatch(count: number, buffer: ArrayBuffer, drained: boolean): void {
+  #onBatch(count: number, buffer: ArrayBuffer, drained: boolean, sameSize: number): void {
     if (buffer !== this.#buffer || !this.#batch) {
       this.#buffer = buffer
       this.#batch = new RecordBatch(buffer, this.#dataOffset)
     }
     const batch = this.#batch
     batch.count = count
+    batch.sameSize = sameSize
     this.stats.records += count
     this.stats.batches++
     for (const h of this.#batchHandlers) h(batch)
@@ -355,8 +358,8 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     if (listeners.length === 1 && !this.#iterating) sink = listeners[0]!
     else sink = (this.#fanOut ??= (value: T) => this.#fanOutRecord(value))
     this.#fanOutListeners = listeners
-    const { offsets, view, bytes, count } = batch
-    this.#deliverLoop(view, bytes, offsets, count, this.#codec, sink, this.#onMalformed)
+    const { offsets, view, bytes, count, sameSize } = batch
+    this.#deliverLoop(view, bytes, offsets, count, sameSize, this.#codec, sink, this.#onMalformed)
     this.#fanOutListeners = []
     this.#updatePolling()
   }
@@ -444,6 +447,7 @@ function deliverLoop<T>(
   bytes: Uint8Array,
   offsets: Uint32Array,
   count: number,
+  sameSize: number,
   codec: Codec<T> | undefined,
   sink: (value: T) => void,
   malformed: (len: number, size: number) => void,
@@ -456,6 +460,13 @@ function deliverLoop<T>(
     return
   }
   const size = codec.size
+  if (sameSize !== 0 && sameSize >= size) {
+    // Records of one size, long enough: walk by stride, with no offsets to read and no
+    // length to check per record (a quarter of the per-record work with a small codec).
+    const stride = (sameSize + 7) & ~7
+    for (let off = 0, end = count * stride; off < end; off += stride) sink(codec.decode(view, off))
+    return
+  }
   for (let i = 0; i < count; i++) {
     const off = offsets[2 * i]!
     const len = offsets[2 * i + 1]!

@@ -381,3 +381,58 @@ describeBpf('standalone maps', () => {
     }
   })
 })
+
+describeBpf('ring batches of one record size and of several', () => {
+  /** Loads varlen.bpf.o: each getppid() emits `count` records (seq first), of one size or mixed with discards. */
+  function load(mixed: boolean, count: number): Collection {
+    const spec = CollectionSpec.fromFile(testObject('varlen'))
+    spec.variables.must('target_tgid').set(process.pid)
+    spec.variables.must('count').set(count)
+    spec.variables.must('mixed').set(mixed ? 1 : 0)
+    const coll = new Collection(spec)
+    coll.attachAll()
+    return coll
+  }
+  const seqCodec = { size: 16, decode: (v: DataView, o: number) => ({ seq: Number(v.getBigUint64(o, true)) }), encode: () => undefined }
+
+  it('decodes records of one size by stride and records of several sizes by their offsets, the same records either way', () => {
+    for (const mixed of [false, true]) {
+      using coll = load(mixed, 50)
+      const sizes: number[] = []
+      const sameSizes: number[] = []
+      using raw = coll.ringBuffer('records')
+      raw.onBatch((b) => {
+        sameSizes.push(b.sameSize)
+        for (let i = 0; i < b.count; i++) sizes.push(b.length(i))
+      })
+      void process.ppid
+      raw.consume()
+      // mixed: 16, 24, 16, 40, (discarded) in turn: 40 records of the 50 reservations
+      expect(sizes).toEqual(mixed ? Array.from({ length: 40 }, (_, i) => [16, 24, 16, 40][i % 4]) : Array(50).fill(24))
+      expect(sameSizes).toEqual([mixed ? 0 : 24])
+      raw.close()
+
+      using decoded = coll.ringBuffer('records', { codec: seqCodec })
+      const seqs: number[] = []
+      decoded.on('data', (r) => seqs.push(r.seq))
+      void process.ppid
+      decoded.consume()
+      const n = mixed ? 40 : 50
+      expect(seqs).toEqual(Array.from({ length: n }, (_, i) => n + i)) // the first call's records were read raw
+    }
+  })
+
+  it('a codec longer than some records reports exactly those, and decodes the rest', () => {
+    using coll = load(true, 10)
+    using rb = coll.ringBuffer('records', { codec: { ...seqCodec, size: 24 } })
+    const seqs: number[] = []
+    const errors: Error[] = []
+    rb.on('data', (r) => seqs.push(r.seq)).on('error', (e) => errors.push(e))
+    void process.ppid
+    rb.consume()
+    // 16-byte records (seq 0, 2, 4, 6) are malformed; 24- and 40-byte ones (1, 3, 5, 7) decode
+    expect(seqs).toEqual([1, 3, 5, 7])
+    expect(rb.stats.malformed).toBe(4)
+    expect(errors.map((e) => e.message)).toEqual(Array(4).fill("ring 'records': record of 16 bytes is shorter than the 24-byte codec"))
+  })
+})
