@@ -345,7 +345,6 @@ export class BpfMap<K = any, V = any> extends Resource {
       throw err
     }
   }
-
 }
 
 function checkCodec<T>(what: string, map: string, codec: Codec<T>, size: number): Codec<T> {

@@ -1,4 +1,4 @@
-/** Where the kernel file systems bpfkit uses are mounted, from /proc/mounts. */
+/** Where the kernel file systems bpfkit uses are mounted (from /proc/mounts), and whether a pin path is on bpffs. */
 import { existsSync, readFileSync, statfsSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { findCgroup2Mount } from './cgroup-mounts.js'
@@ -52,4 +52,3 @@ export function pinPathProblem(path: string): string {
   }
   return ''
 }
-
