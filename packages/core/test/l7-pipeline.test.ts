@@ -3,6 +3,7 @@ import { ClosedError, InvalidArgumentError } from '../src/errors.js'
 import type { HttpExchangeEvent, HttpPipelineEvent } from '../src/l7/events.js'
 import { Http1Connection } from '../src/l7/http1.js'
 import { HttpPipeline } from '../src/l7/pipeline.js'
+import { replayCapture } from '../src/l7/replay.js'
 import type { CaptureRecord } from '../src/l7/record.js'
 import { loadFixture, run } from './fixtures/captures/harness.js'
 
@@ -20,7 +21,11 @@ describe('HttpPipeline', () => {
     expect(() => new HttpPipeline({ maxBodyBytes: -1 })).toThrow(InvalidArgumentError)
     expect(() => new HttpPipeline({ maxConnectionBytes: 1000 })).toThrow(/maxConnectionBytes/)
     expect(() => new HttpPipeline({ redact: 'yes' as unknown as boolean })).toThrow(InvalidArgumentError)
+    expect(() => new HttpPipeline({ scheme: 5 as unknown as string })).toThrow(/scheme must be a URL scheme/)
     const p = new HttpPipeline()
+    expect(() => p.expireIdle(5 as unknown as bigint)).toThrow(/nowKtime must be a bigint/)
+    for (const lost of [Number.NaN, -5, 1.5]) expect(() => p.closeConnection('c', lost)).toThrow(/lostBytes must be an integer >= 0/)
+    expect(() => replayCapture(42 as unknown as string)).toThrow(/a capture source must be a file path or an async iterable/)
     const [rec] = await loadFixture('h1-pipelining')
     expect(() => p.push({ ...rec!, data: 'text' as unknown as Uint8Array })).toThrow(InvalidArgumentError)
     expect(() => p.push({ ...rec!, ktime: 1 as unknown as bigint })).toThrow(InvalidArgumentError)

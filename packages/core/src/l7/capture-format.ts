@@ -268,6 +268,10 @@ export class CaptureReader implements AsyncIterable<CaptureRecord> {
     private readonly source: CaptureSource,
     options: ReadCaptureOptions = {},
   ) {
+    const iterable = source !== null && typeof source === 'object' && Symbol.asyncIterator in source
+    if (typeof source !== 'string' && !iterable) {
+      throw new InvalidArgumentError('a capture source must be a file path or an async iterable of chunks (a Readable stream)')
+    }
     this.maxLineBytes = options.maxLineBytes ?? 16 * 1024 * 1024
     this.malformed = options.malformed ?? 'throw'
     if (!(this.maxLineBytes > 0)) throw new InvalidArgumentError('maxLineBytes must be positive')

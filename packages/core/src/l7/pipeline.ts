@@ -97,8 +97,10 @@ function resolve(o: HttpPipelineOptions): Required<Omit<HttpPipelineOptions, 're
   if (jap !== false && !(jap instanceof RegExp)) throw new InvalidArgumentError('jsonArrayPaths must be a RegExp or false')
   // a global/sticky RegExp keeps state between test() calls: use a stateless copy
   const jsonArrayPaths = jap === false || !/[gy]/.test(jap.flags) ? jap : new RegExp(jap.source, jap.flags.replace(/[gy]/g, ''))
+  const scheme = o.scheme ?? 'https'
+  if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]*$/i.test(scheme)) throw new InvalidArgumentError(`scheme must be a URL scheme such as 'https', got ${String(scheme)}`)
   const r = {
-    scheme: o.scheme ?? 'https',
+    scheme,
     maxBodyBytes: pos('maxBodyBytes', o.maxBodyBytes, MiB, 0),
     maxHeaderBytes,
     maxConnectionBytes: pos('maxConnectionBytes', o.maxConnectionBytes, 4 * MiB, 1),
@@ -588,6 +590,7 @@ export class HttpPipeline extends EventEmitter<HttpPipelineEventMap> {
    * including a close-delimited body, is marked as having a gap.
    */
   closeConnection(conn: string, lostBytes = 0): void {
+    if (!Number.isSafeInteger(lostBytes) || lostBytes < 0) throw new InvalidArgumentError(`lostBytes must be an integer >= 0, got ${String(lostBytes)}`)
     const c = this.conns.get(conn)
     if (c) this.closeConn(c, 'closed', lostBytes)
     this.drain()
@@ -595,6 +598,7 @@ export class HttpPipeline extends EventEmitter<HttpPipelineEventMap> {
 
   /** Closes connections idle (by record time) for longer than idleTimeoutMs, relative to `nowKtime` (default: the latest record time). */
   expireIdle(nowKtime: bigint = this.clock): void {
+    if (typeof nowKtime !== 'bigint') throw new InvalidArgumentError(`nowKtime must be a bigint (kernel CLOCK_MONOTONIC ns), got ${typeof nowKtime}`)
     const idle = BigInt(this.resolved.idleTimeoutMs) * 1_000_000n
     if (idle === 0n) return
     for (const c of [...this.conns.values()]) {
