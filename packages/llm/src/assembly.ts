@@ -46,6 +46,8 @@ export interface ParsedRequest {
   stream?: boolean
   /** JSON-RPC id (MCP), to pick the matching reply out of an SSE stream */
   rpc_id?: string | number
+  /** fields the adapter skipped for their type; the monitor reports them as one parse error */
+  rejected?: string[]
 }
 
 /**
@@ -68,6 +70,8 @@ export class CompletionBuilder {
   /** tools a response listed (MCP tools/list) */
   listedTools: LlmToolDefinition[] | undefined
   private readonly calls = new Map<string, LlmToolCall>()
+  /** fields of the current event the adapter skipped for their type, reported (and cleared) by the caller */
+  private rejected: string[] = []
 
   constructor(
     private readonly limits: AssemblyLimits,
@@ -138,6 +142,17 @@ export class CompletionBuilder {
     for (const [k, v] of Object.entries(u) as [keyof ReportedUsage, number | undefined][]) {
       if (v !== undefined) this.usage[k] = v
     }
+  }
+
+  /** An adapter skipped a field of the current event or body because it had the wrong type (counted as a parse error). */
+  reject(what: string): void {
+    if (this.rejected.length < 10) this.rejected.push(what)
+  }
+
+  takeRejected(): string[] {
+    const r = this.rejected
+    if (r.length) this.rejected = []
+    return r
   }
 
   setError(e: LlmError): void {

@@ -16,7 +16,7 @@ export interface LlmMonitorStats {
   findings: number
   /** stream events (SSE/NDJSON/eventstream frames) applied to an exchange */
   streamEvents: number
-  /** bodies or stream events that were not valid JSON / not decodable (each also emits a diagnostic) */
+  /** bodies, stream events or pushed events that were not valid JSON, not decodable or of the wrong shape (each also emits a diagnostic) */
   parseErrors: number
   /** eventstream bodies whose framing or CRCs were broken */
   eventstreamErrors: number
@@ -32,7 +32,7 @@ export interface LlmMonitorStats {
   recogniserErrors: number
   /** exchanges emitted early because maxOpenExchanges was reached */
   evicted: number
-  /** unexpected errors inside the monitor (bugs); each also emits a diagnostic */
+  /** unexpected errors inside the monitor (bugs), or thrown by your event listeners; each also emits a diagnostic, except those of a throwing llm.diagnostic listener */
   internalErrors: number
   /** exchanges open now */
   open: number
@@ -75,7 +75,18 @@ export class Diagnostics {
     if (id !== undefined) ev.exchange_id = id
     if (provider !== undefined) ev.provider = provider
     if (time !== undefined) ev.time = time
-    this.emit(ev)
+    try {
+      this.emit(ev)
+    } catch {
+      // a throwing llm.diagnostic listener must not escape push(); it is not told (it would throw again)
+      this.counters.internalErrors++
+    }
+  }
+
+  /** push() got something that is not an event object (null, a number, ...). */
+  invalidEvent(message: string): void {
+    this.counters.parseErrors++
+    this.report('warn', 'parse_error', message)
   }
 
   /** A body or stream event that could not be parsed. */

@@ -21,7 +21,8 @@ import { type AssemblyLimits, capMessages, CompletionBuilder, DEFAULT_LIMITS, ty
 import { Diagnostics, errMsg, type LlmMonitorStats } from './diagnostics.js'
 import { ExchangeEventBuilder } from './exchange-event.js'
 import { exchangeUsage, identityOf, type OpenExchange, OpenExchanges } from './open-exchanges.js'
-import { EXAMPLE_PRICES, type PriceTable } from './pricing.js'
+import { arrayOf, func, nonEmptyString, numberIn, optionError, plainObject, positiveInt } from './options.js'
+import { EXAMPLE_PRICES, type ModelPrice, type PriceTable } from './pricing.js'
 import { adapterFor, type ProviderMatch } from './providers/index.js'
 import { DEFAULT_RECOGNISERS, type Recogniser, type RecogniserInput, recogniserInput } from './recognise.js'
 import { ResponseReader } from './response-reader.js'
@@ -58,11 +59,11 @@ export interface LlmMonitorOptions {
   limits?: Partial<AssemblyLimits>
   /** exchanges held open (request seen, response pending) at most; the oldest is emitted incomplete beyond (default 1024) */
   maxOpenExchanges?: number
-  /** how long an exchange waits for async scanners before it is emitted without their findings (default 10 000 ms) */
+  /** how long an exchange waits for async scanners before it is emitted without their findings (default 10 000 ms, at most 2^31-1) */
   scannerTimeoutMs?: number
   /** the grouping key of an exchange (default: k8s workload, else executable name, else comm) */
   workloadOf?: (ev: { process?: unknown; k8s?: unknown }) => string
-  /** distinct workloads kept in summary() (default 10 000); more are counted in stats.summaryOverflow */
+  /** distinct workloads kept in summary() (default 10 000; 0: none); more are counted in stats.summaryOverflow */
   maxWorkloads?: number
   /**
    * which ends of a connection to report, by the capturing process's role on it (HTTP events' `side`).
@@ -102,6 +103,7 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
 
   constructor(options: LlmMonitorOptions = {}) {
     super()
+    checkOptions(options)
     this.recognisers = [...(options.recognisers ?? []), ...(options.defaultRecognisers === false ? [] : DEFAULT_RECOGNISERS)]
     this.estimate = options.estimateUsage !== false
     this.limits = { ...DEFAULT_LIMITS, ...(options.limits ?? {}) }
@@ -109,7 +111,7 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     const sides = options.sides ?? ['client']
     for (const side of sides) if (side !== 'client' && side !== 'server') throw new TypeError(`LlmMonitor: sides must list 'client' and/or 'server', got '${String(side)}'`)
     this.sides = new Set(sides)
-    this.open = new OpenExchanges(Math.max(1, options.maxOpenExchanges ?? 1024))
+    this.open = new OpenExchanges(options.maxOpenExchanges ?? 1024)
     this.scanRunner = new ScanRunner({
       scanners: options.scanners ?? defaultScanners(),
       timeoutMs: options.scannerTimeoutMs ?? 10_000,
@@ -140,6 +142,10 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
 
   /** Feeds one HTTP pipeline event (live or replayed). Other event types are ignored. Never throws. */
   push(ev: l7.HttpPipelineEvent | { type: string }): void {
+    if (!ev || typeof ev !== 'object') {
+      this.diagnostics.invalidEvent(`push() got ${ev === null ? 'null' : typeof ev}, not an HTTP event`)
+      return
+    }
     try {
       // the other end of a call captured on this node (e.g. a local LLM server): reported by its client
       if (typeof ev.type === 'string' && ev.type.startsWith('http.') && !this.sides.has((ev as { side?: string }).side ?? 'client')) {
@@ -164,7 +170,7 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
           break
       }
     } catch (err) {
-      this.diagnostics.internalError(err, (ev as { id?: string }).id)
+      this.diagnostics.internalError(err, (ev as { id?: string } | undefined)?.id)
     }
   }
 
@@ -210,6 +216,7 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     if (!match) return undefined
     const adapter = adapterFor(match.format)
     if (!adapter) {
+      this.counters.recogniserErrors++
       this.diagnostics.report('warn', 'recogniser_error', `unknown wire format '${String(match.format)}'`, ev.id, match.provider, time)
       return undefined
     }
@@ -223,6 +230,10 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
         request = adapter.parseRequest(body, match)
       } catch (err) {
         this.diagnostics.parseError(`request: ${errMsg(err)}`, ev.id, match.provider, time)
+      }
+      if (request.rejected) {
+        this.diagnostics.parseError(`request: ${request.rejected.join('; ')}`, ev.id, match.provider, time)
+        delete request.rejected
       }
     }
     if (match.model !== undefined && request.model === undefined) request.model = match.model
@@ -338,4 +349,44 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
     if (!this.workloads.add(out)) this.counters.summaryOverflow++
     this.emit('llm.exchange', out)
   }
+}
+
+/** Throws a TypeError naming the first bad option: a wrong type would otherwise fail (or scan nothing) on every exchange. */
+function checkOptions(o: LlmMonitorOptions): void {
+  arrayOf('LlmMonitor: scanners', o.scanners, (s, name) => {
+    const x = s as Partial<Scanner> | null
+    const ok =
+      x !== null &&
+      typeof x === 'object' &&
+      typeof x.name === 'string' &&
+      x.name !== '' &&
+      (x.scanRequest === undefined || typeof x.scanRequest === 'function') &&
+      (x.startResponse === undefined || typeof x.startResponse === 'function') &&
+      (x.scanRequest !== undefined || x.startResponse !== undefined)
+    if (!ok) throw optionError(name, 'a scanner (an object with a name and a scanRequest() and/or startResponse() method)', s)
+  })
+  arrayOf('LlmMonitor: recognisers', o.recognisers, (r, name) => {
+    if (typeof r !== 'function') throw optionError(name, 'a function', r)
+  })
+  arrayOf('LlmMonitor: redactScanners', o.redactScanners, (r, name) => nonEmptyString(name, r))
+  if (o.sides !== undefined && !Array.isArray(o.sides)) throw optionError('LlmMonitor: sides', "an array of 'client' and/or 'server'", o.sides)
+  const limits = plainObject('LlmMonitor: limits', o.limits) ?? {}
+  for (const [k, v] of Object.entries(limits)) {
+    if (!(k in DEFAULT_LIMITS)) throw new TypeError(`LlmMonitor: limits.${k} is not a limit (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`)
+    positiveInt(`LlmMonitor: limits.${k}`, v)
+  }
+  if (o.prices !== false) {
+    for (const [model, p] of Object.entries(plainObject('LlmMonitor: prices', o.prices) ?? {})) {
+      // USD per million tokens: a string or a negative price would give NaN or negative costs
+      for (const field of ['input', 'output'] as const) {
+        const v = (p as Partial<ModelPrice> | null)?.[field]
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw optionError(`LlmMonitor: prices['${model}'].${field}`, 'a non-negative number (USD per million tokens)', v)
+      }
+    }
+  }
+  positiveInt('LlmMonitor: maxOpenExchanges', o.maxOpenExchanges)
+  // setTimeout's longest delay; the timer keeps the process alive until the scanner answers or times out
+  numberIn('LlmMonitor: scannerTimeoutMs', o.scannerTimeoutMs, 0, 2 ** 31 - 1, true)
+  func('LlmMonitor: workloadOf', o.workloadOf)
+  if (o.maxWorkloads !== undefined && o.maxWorkloads !== 0) positiveInt('LlmMonitor: maxWorkloads', o.maxWorkloads)
 }

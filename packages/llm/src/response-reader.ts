@@ -30,6 +30,10 @@ export class ResponseReader {
     x.lastTime = ev.time
     // events before this one were lost (capture gap): the completion has a hole
     if (ev.after_gap) x.builder.truncated = true
+    if (typeof ev.data !== 'string') {
+      this.diagnostics.parseError(`stream event data is ${ev.data === null ? 'null' : typeof ev.data}, not a string`, x.id, x.match.provider, ev.time)
+      return
+    }
     if (ev.format === 'eventstream') {
       // one whole AWS eventstream frame (Bedrock), base64 in `data`: decoded as it arrives
       x.eventStream ??= this.eventStreamDecoder(x, () => x.lastTime)
@@ -63,11 +67,13 @@ export class ResponseReader {
   private applyStreamJson(x: OpenExchange, value: Json, event: string | undefined, time: string): void {
     x.streamEvents++
     this.diagnostics.counters.streamEvents++
+    const what = `stream event${event ? ` '${event}'` : ''}`
     try {
       x.adapter.streamEvent(x.builder, value, event, responseContext(x))
     } catch (err) {
-      this.diagnostics.parseError(`stream event${event ? ` '${event}'` : ''}: ${errMsg(err)}`, x.id, x.match.provider, time)
+      this.diagnostics.parseError(`${what}: ${errMsg(err)}`, x.id, x.match.provider, time)
     }
+    this.reportRejected(x, what, time)
     if (x.firstContentTime === undefined && x.builder.sawContent) x.firstContentTime = time
   }
 
@@ -119,6 +125,13 @@ export class ResponseReader {
     } catch (err) {
       this.diagnostics.parseError(`response body: ${errMsg(err)}`, x.id, x.match.provider, ev.time)
     }
+    this.reportRejected(x, 'response body', ev.time)
+  }
+
+  /** What the adapter skipped in the last event or body because it had the wrong type: one parse_error. */
+  private reportRejected(x: OpenExchange, what: string, time: string): void {
+    const rejected = x.builder.takeRejected()
+    if (rejected.length) this.diagnostics.parseError(`${what}: ${rejected.join('; ')}`, x.id, x.match.provider, time)
   }
 
   /** Bedrock streams: binary frames in the body; each event frame's payload is one JSON stream event. */

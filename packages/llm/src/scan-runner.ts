@@ -129,8 +129,8 @@ export class ScanRunner {
         diagnostics.counters.scannerTimeouts++
         reject(new Error(`scanner ${scanner} did not answer within ${timeoutMs} ms (exchange ${id})`))
       }, timeoutMs)
-      // a slow scanner must not keep the process alive
-      timer.unref?.()
+      // not unref'd: the exchange waits for this timer, and a process that exited first would lose it
+      // (end() would never resolve); the wait is bounded by timeoutMs
     })
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
   }

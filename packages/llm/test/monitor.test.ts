@@ -5,6 +5,8 @@
 // endless streams, broken eventstream frames) that must be counted and
 // reported, never thrown.
 import { HttpPipeline, type CaptureRecord } from '@bpfkit/core'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import {
   type Finding,
@@ -389,5 +391,121 @@ describe('LlmMonitor on hostile input', () => {
     const h = harness()
     h.feed(recsOf(req, httpResponse(200, [['Content-Type', 'application/vnd.amazon.eventstream']], [eventFrame('throttlingException', { message: 'Too many requests, please wait.' }, 'exception')], { chunked: true })))
     expect(h.exchanges[0]!.error).toEqual({ type: 'throttlingException', message: 'Too many requests, please wait.' })
+  })
+})
+
+describe('LlmMonitor options', () => {
+  const bad: [string, LlmMonitorOptions, RegExp][] = [
+    ['maxOpenExchanges NaN', { maxOpenExchanges: NaN }, /^LlmMonitor: maxOpenExchanges must be a positive integer, got NaN$/],
+    ['maxOpenExchanges 0', { maxOpenExchanges: 0 }, /maxOpenExchanges must be a positive integer/],
+    ['maxOpenExchanges "2"', { maxOpenExchanges: '2' as never }, /maxOpenExchanges must be a positive integer, got "2"/],
+    ['scanners not an array', { scanners: 'x' as never }, /^LlmMonitor: scanners must be an array, got "x"$/],
+    ['scanners [null]', { scanners: [null as never] }, /^LlmMonitor: scanners\[0\] must be a scanner \(an object with a name and a scanRequest\(\) and\/or startResponse\(\) method\), got null$/],
+    ['scanner without hooks', { scanners: [{ name: 'x', scan: () => [] } as never] }, /scanners\[0\] must be a scanner/],
+    ['recognisers not an array', { recognisers: 'x' as never }, /^LlmMonitor: recognisers must be an array/],
+    ['recognisers [5]', { recognisers: [5 as never] }, /^LlmMonitor: recognisers\[0\] must be a function, got 5$/],
+    ['redactScanners a string', { redactScanners: 'secrets' as never }, /redactScanners must be an array/],
+    ['limits NaN', { limits: { maxCompletionChars: NaN } }, /^LlmMonitor: limits\.maxCompletionChars must be a positive integer, got NaN$/],
+    ['limits misspelt', { limits: { maxCompletion: 10 } as never }, /limits\.maxCompletion is not a limit/],
+    ['prices not numbers', { prices: { 'gpt-4o': { input: 'x' as never, output: 1 } } }, /^LlmMonitor: prices\['gpt-4o'\]\.input must be a non-negative number/],
+    ['prices negative', { prices: { 'gpt-4o': { input: 1, output: -1 } } }, /prices\['gpt-4o'\]\.output must be a non-negative number/],
+    ['scannerTimeoutMs NaN', { scannerTimeoutMs: NaN }, /scannerTimeoutMs must be a number in \(0, 2147483647\]/],
+    ['sides a string', { sides: 'client' as never }, /sides must be an array/],
+  ]
+  for (const [name, options, message] of bad) {
+    it(`rejects ${name} with a TypeError naming the option`, () => {
+      expect(() => new LlmMonitor(options)).toThrow(TypeError)
+      expect(() => new LlmMonitor(options)).toThrow(message)
+    })
+  }
+
+  it('accepts valid options and maxWorkloads 0 (no summary)', () => {
+    const m = new LlmMonitor({ scanners: [], recognisers: [() => undefined], limits: { maxMessages: 10 }, prices: { 'house-model': { input: 0, output: 2 } }, maxOpenExchanges: 1, scannerTimeoutMs: 50, maxWorkloads: 0 })
+    expect(m.stats().open).toBe(0)
+  })
+})
+
+describe('LlmMonitor on hostile pushes', () => {
+  const body = (o: unknown) => ({ encoding: 'utf8', data: JSON.stringify(o), size: 0, captured: 0, truncated: false })
+  const request = (id: string, b: unknown) =>
+    ({ type: 'http.request', id, time: 't0', method: 'POST', scheme: 'https', authority: 'api.openai.com', path: '/v1/chat/completions', headers: [['content-type', 'application/json']], body: body(b), process: { pid: 1, tid: 1, comm: 'agent' } }) as never
+  const end = (id: string) => ({ type: 'http.exchange', id, time: 't2', scheme: 'https', response: { status: 200, headers: [] }, timings: {}, incomplete: false, gap: false }) as never
+  const streamEvent = (id: string, fields: Record<string, unknown>) => ({ type: 'http.stream_event', id, direction: 'response', kind: 'sse', time: 't1', ...fields }) as never
+
+  it('null, undefined or a number pushed are counted as parse errors, not thrown', () => {
+    const h = harness()
+    for (const ev of [null, undefined, 42]) expect(() => h.monitor.push(ev as never)).not.toThrow()
+    expect(h.monitor.stats()).toMatchObject({ parseErrors: 3, internalErrors: 0 })
+    expect(h.diagnostics.map((d) => [d.code, d.message])).toEqual([
+      ['parse_error', 'push() got null, not an HTTP event'],
+      ['parse_error', 'push() got undefined, not an HTTP event'],
+      ['parse_error', 'push() got number, not an HTTP event'],
+    ])
+  })
+
+  it('a throwing llm.diagnostic listener does not escape push(); it is counted', () => {
+    const h = harness()
+    h.monitor.on('llm.diagnostic', () => {
+      throw new Error('listener bug')
+    })
+    h.monitor.on('llm.exchange', () => {
+      throw new Error('listener bug')
+    })
+    expect(() => h.monitor.push(null as never)).not.toThrow()
+    // the exchange listener throws inside push (internal_error), whose diagnostic listener throws again
+    h.monitor.push(request('a', { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }))
+    expect(() => h.monitor.push(end('a'))).not.toThrow()
+    expect(h.monitor.stats()).toMatchObject({ parseErrors: 1, internalErrors: 3 })
+  })
+
+  it('counts a recogniser that names an unknown wire format', () => {
+    const h = harness({ scanners: [], recognisers: [() => ({ provider: 'acme', operation: 'chat', format: 'acme-wire' as never })] })
+    h.monitor.push(request('a', { messages: [] }))
+    expect(h.exchanges).toEqual([])
+    expect(h.monitor.stats().recogniserErrors).toBe(1)
+    expect(h.diagnostics.map((d) => [d.code, d.message])).toEqual([['recogniser_error', "unknown wire format 'acme-wire'"]])
+  })
+
+  it('hostile stream events are parse errors: no internal error, no empty tool call, the good chunk is kept', () => {
+    const h = harness()
+    h.monitor.push(request('s', { model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'hello' }] }))
+    const hostile: Record<string, unknown>[] = [
+      { data: 5 },
+      { data: null },
+      {},
+      { data: '{"choices":[{"delta":{"content":{"a":1}}}]}' },
+      { data: '{"choices":"nope"}' },
+      { data: '{"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"arguments":5}}]}}]}' },
+      { data: '{"choices":[{"delta":{"content":"ok"}}]}' },
+    ]
+    for (const fields of hostile) expect(() => h.monitor.push(streamEvent('s', fields))).not.toThrow()
+    h.monitor.push(end('s'))
+    expect(h.exchanges[0]!.completion).toMatchObject({ text: 'ok', tool_calls: [] })
+    expect(h.monitor.stats()).toMatchObject({ parseErrors: 6, internalErrors: 0 })
+    expect(h.diagnostics.map((d) => d.message)).toEqual([
+      'stream event data is number, not a string',
+      'stream event data is null, not a string',
+      'stream event data is undefined, not a string',
+      'stream event: delta.content is object, not text',
+      'stream event: choices is not an array',
+      'stream event: tool call arguments are number, not a string',
+    ])
+  })
+
+  it('a request whose messages is not a list is a parse error; the exchange is still emitted', () => {
+    const h = harness()
+    h.monitor.push(request('m', { model: 'gpt-4o', messages: 'hello' }))
+    h.monitor.push(end('m'))
+    expect(h.exchanges).toHaveLength(1)
+    expect(h.exchanges[0]!.messages).toEqual([])
+    expect(h.monitor.stats().parseErrors).toBe(1)
+    expect(h.diagnostics.map((d) => [d.code, d.message])).toEqual([['parse_error', 'request: messages is string, not a list']])
+  })
+
+  it('an async scanner that never answers does not let the process exit before the exchange is emitted', () => {
+    // its own process: with an unref'd timeout the event loop empties, end() never resolves and the exchange is lost
+    const script = fileURLToPath(new URL('./fixtures/never-answering-scanner.ts', import.meta.url))
+    const out = execFileSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 })
+    expect(JSON.parse(out.trim())).toEqual({ ended: true, exchanges: 1, timeouts: 1 })
   })
 })

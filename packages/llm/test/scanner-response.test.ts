@@ -90,6 +90,30 @@ describe('policy scanner', () => {
     expect(p.scanRequest({ ...req('hello'), model: 'gpt-4o-mini' })).toEqual([])
     expect(() => new PolicyScanner({ bannedPatterns: ['(unclosed'] })).toThrow()
   })
+  it('rejects every bad option at construction with a TypeError naming it', () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ bannedPatterns: 'abc' }, /^policy\.bannedPatterns must be an array, got "abc"$/],
+      [{ bannedPatterns: ['ok', '(a'] }, /^policy\.bannedPatterns\[1\]: invalid regular expression "\(a" \(RE2 syntax.*missing closing \)/],
+      [{ bannedPatterns: ['(?<=a)b'] }, /^policy\.bannedPatterns\[0\]: invalid regular expression/],
+      [{ bannedPatterns: [5] }, /^policy\.bannedPatterns\[0\] must be a non-empty string, got 5$/],
+      [{ bannedSubstrings: 'bomb' }, /^policy\.bannedSubstrings must be an array/],
+      [{ bannedTopics: [{ name: 't' }] }, /^policy\.bannedTopics\[0\]\.keywords must be an array, got undefined$/],
+      [{ bannedTopics: [{ name: 't', keywords: [] }] }, /bannedTopics\[0\]\.keywords must be a non-empty array/],
+      [{ bannedTopics: [{ name: 't', keywords: ['a'], minHits: 0 }] }, /bannedTopics\[0\]\.minHits must be a positive integer/],
+      [{ bannedTopics: [{ name: 't', keywords: ['a'], minHits: 3 }] }, /bannedTopics\[0\]\.minHits must be at most the number of keywords \(1\)/],
+      [{ allowedModels: 'gpt-4o' }, /^policy\.allowedModels must be an array, got "gpt-4o"$/],
+      [{ tokenBudget: { tokens: NaN } }, /^policy\.tokenBudget\.tokens must be a positive integer, got NaN$/],
+      [{ tokenBudget: { tokens: -1 } }, /^policy\.tokenBudget\.tokens must be a positive integer, got -1$/],
+      [{ tokenBudget: {} }, /^policy\.tokenBudget\.tokens must be a positive integer, got undefined$/],
+      [{ tokenBudget: { tokens: 10, windowMs: 0 } }, /policy\.tokenBudget\.windowMs must be a number in \(0/],
+    ]
+    for (const [opts, message] of cases) {
+      expect(() => new PolicyScanner(opts as never), JSON.stringify(opts)).toThrow(TypeError)
+      expect(() => new PolicyScanner(opts as never), JSON.stringify(opts)).toThrow(message)
+    }
+    // a topic with one keyword fires on it (the default minHits of 2 could never be reached)
+    expect(new PolicyScanner({ bannedTopics: [{ name: 'merger', keywords: ['acquisition'] }] }).scanRequest(req('the acquisition is secret')).map((f) => f.kind)).toEqual(['banned_topic'])
+  })
   it('enforces a per-workload token budget from the usage set before end()', () => {
     let now = 0
     const p = new PolicyScanner({ tokenBudget: { tokens: 1000, windowMs: 60_000 }, now: () => now })

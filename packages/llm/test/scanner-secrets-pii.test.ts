@@ -67,4 +67,15 @@ describe('PII scanner', () => {
     const json = JSON.stringify(f)
     for (const raw of ['4539 5787 6362 1486', '4539578763621486', 'maria.gonzalez', '536-22-1234', '555-2671']) expect(json).not.toContain(raw)
   })
+
+  it('rejects a misspelt kind or an unknown country instead of silently finding nothing', () => {
+    expect(() => new PiiScanner({ kinds: ['emails' as never] })).toThrow(TypeError)
+    expect(() => new PiiScanner({ kinds: ['emails' as never] })).toThrow(/^pii\.kinds\[0\] must be one of email, phone, credit_card, iban, us_ssn, ip_address, got "emails"$/)
+    expect(() => new PiiScanner({ kinds: 'email' as never })).toThrow(/pii\.kinds must be an array/)
+    expect(() => new PiiScanner({ defaultCountry: 'XX' as never })).toThrow(/^pii\.defaultCountry must be a country code/)
+    expect(() => new PiiScanner({ defaultCountry: 'de' as never })).toThrow(TypeError)
+    // valid options still detect: a German number written without +49
+    const de = new PiiScanner({ kinds: ['phone'], defaultCountry: 'DE' })
+    expect(de.scanRequest({ exchange_id: 'x', provider: 't', messages: [{ role: 'user', content: 'ruf an: 030 12345678' }] }).map((f) => f.kind)).toEqual(['phone'])
+  })
 })

@@ -157,6 +157,13 @@ export function requestFromBody(body: Json, match: { model?: string }, messages:
   return r
 }
 
+/** A chat request's `messages` must be a list: anything else is read as no messages and noted, so the monitor reports it. */
+export function checkMessagesList(body: Json, r: ParsedRequest): ParsedRequest {
+  const m = get(body, 'messages')
+  if (m !== undefined && m !== null && !Array.isArray(m)) (r.rejected ??= []).push(`messages is ${typeof m}, not a list`)
+  return r
+}
+
 /** A request whose URL names the model and says whether it streams (Gemini, Bedrock). */
 export function requestFromUrl(match: { model?: string; stream?: boolean }, messages: LlmMessage[], tools?: LlmToolDefinition[]): ParsedRequest {
   const r: ParsedRequest = { messages }

@@ -7,7 +7,7 @@
 import type { CompletionBuilder } from '../assembly.js'
 import { argsText, arr, get, type Json, num, obj, str } from '../json.js'
 import type { LlmContentPart, LlmMessage, LlmToolDefinition } from '../types.js'
-import { imagePart, normaliseRole, providerError, requestFromBody, textMessage, toolDefinition, toolResultPart, toolUsePart, turnMessages, type WireAdapter } from './adapter.js'
+import { checkMessagesList, imagePart, normaliseRole, providerError, requestFromBody, textMessage, toolDefinition, toolResultPart, toolUsePart, turnMessages, type WireAdapter } from './adapter.js'
 
 function blockText(content: Json): string {
   if (typeof content === 'string') return content
@@ -85,7 +85,7 @@ export const anthropicMessagesAdapter: WireAdapter = {
     const r = requestFromBody(body, match, anthropicMessages(body), anthropicTools(body))
     // Bedrock InvokeModelWithResponseStream and Vertex streamRawPredict say it in the URL, not the body
     if (match.stream) r.stream = true
-    return r
+    return checkMessagesList(body, r)
   },
   streamEvent(out, data, event) {
     const type = str(get(data, 'type')) ?? event

@@ -8,7 +8,7 @@
 import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
 import { argsText, arr, get, type Json, num, obj, parseJson, str } from '../json.js'
 import type { LlmContentPart, LlmMessage, LlmToolDefinition } from '../types.js'
-import { imagePart, makeMessage, normaliseRole, requestFromUrl, type ResponseContext, textMessage, toolDefinition, toolResultPart, toolUsePart, turnMessages, type WireAdapter } from './adapter.js'
+import { checkMessagesList, imagePart, makeMessage, normaliseRole, requestFromUrl, type ResponseContext, textMessage, toolDefinition, toolResultPart, toolUsePart, turnMessages, type WireAdapter } from './adapter.js'
 import { anthropicMessagesAdapter } from './anthropic.js'
 
 function converseContent(list: Json): { parts: LlmContentPart[]; results: LlmContentPart[] } {
@@ -108,7 +108,7 @@ function converseEvent(out: CompletionBuilder, type: string | undefined, e: Json
 
 export const bedrockConverseAdapter: WireAdapter = {
   // the model and streaming are in the URL (/model/{id}/converse-stream)
-  parseRequest: (body, match) => requestFromUrl(match, converseMessages(body), converseTools(body)),
+  parseRequest: (body, match) => checkMessagesList(body, requestFromUrl(match, converseMessages(body), converseTools(body))),
   streamEvent(out, data, event) {
     if (event !== undefined) converseEvent(out, event, data)
     else for (const [k, v] of Object.entries(obj(data) ?? {})) converseEvent(out, k, v)

@@ -5,7 +5,7 @@
  */
 import type { CompletionBuilder } from '../assembly.js'
 import { arr, get, type Json, num, obj, str } from '../json.js'
-import { requestFromBody, type WireAdapter } from './adapter.js'
+import { checkMessagesList, requestFromBody, type WireAdapter } from './adapter.js'
 import { addOpenaiToolCalls, openaiChatMessages, openaiTools } from './openai.js'
 
 function usage(out: CompletionBuilder, u: Json): void {
@@ -19,7 +19,7 @@ function usage(out: CompletionBuilder, u: Json): void {
 
 export const cohereChatAdapter: WireAdapter = {
   // requests are in the Chat Completions shape (messages, tool_calls, tools)
-  parseRequest: (body, match) => requestFromBody(body, match, openaiChatMessages(body), openaiTools(body)),
+  parseRequest: (body, match) => checkMessagesList(body, requestFromBody(body, match, openaiChatMessages(body), openaiTools(body))),
   streamEvent(out, data, event) {
     const type = str(get(data, 'type')) ?? event
     const index = num(get(data, 'index')) ?? 0

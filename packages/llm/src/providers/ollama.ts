@@ -6,7 +6,7 @@
 import type { CompletionBuilder, ParsedRequest } from '../assembly.js'
 import { argsText, arr, get, type Json, num, str } from '../json.js'
 import type { LlmContentPart, LlmMessage } from '../types.js'
-import { imagePart, makeMessage, normaliseRole, requestFromBody, textMessage, toolUsePart, type WireAdapter } from './adapter.js'
+import { checkMessagesList, imagePart, makeMessage, normaliseRole, requestFromBody, textMessage, toolUsePart, type WireAdapter } from './adapter.js'
 import { addOpenaiToolCalls, openaiTools } from './openai.js'
 
 function chatMessages(body: Json): LlmMessage[] {
@@ -52,7 +52,7 @@ function request(body: Json, match: { model?: string }, messages: LlmMessage[]):
 }
 
 export const ollamaChatAdapter: WireAdapter = {
-  parseRequest: (body, match) => request(body, match, chatMessages(body)),
+  parseRequest: (body, match) => checkMessagesList(body, request(body, match, chatMessages(body))),
   streamEvent: (out, data) => line(out, data, false),
   responseBody: (out, body) => line(out, body, false),
 }

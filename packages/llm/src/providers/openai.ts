@@ -6,7 +6,7 @@
 import type { CompletionBuilder } from '../assembly.js'
 import { argsText, arr, get, type Json, num, obj, str } from '../json.js'
 import type { LlmContentPart, LlmMessage, LlmToolDefinition } from '../types.js'
-import { imagePart, makeMessage, normaliseRole, providerError, requestFromBody, textMessage, toolDefinition, toolResultPart, toolUsePart, type WireAdapter } from './adapter.js'
+import { checkMessagesList, imagePart, makeMessage, normaliseRole, providerError, requestFromBody, textMessage, toolDefinition, toolResultPart, toolUsePart, type WireAdapter } from './adapter.js'
 
 /** Parts of an OpenAI content array (chat `content`, Responses `content`). */
 export function openaiParts(content: Json): LlmContentPart[] {
@@ -128,21 +128,30 @@ function common(out: CompletionBuilder, data: Json): void {
 
 /** Chat Completions: /v1/chat/completions. */
 export const openaiChat: WireAdapter = {
-  parseRequest: (body, match) => requestFromBody(body, match, openaiChatMessages(body), openaiTools(body)),
+  parseRequest: (body, match) => checkMessagesList(body, requestFromBody(body, match, openaiChatMessages(body), openaiTools(body))),
   streamEvent(out, data) {
     if (openaiError(out, data)) return
     common(out, data)
+    const choices = get(data, 'choices')
+    if (choices != null && !Array.isArray(choices)) out.reject('choices is not an array')
     // only the first choice is assembled (n > 1 is rare and would need one completion per choice)
-    const choice = arr(get(data, 'choices')).find((c) => (num(get(c, 'index')) ?? 0) === 0)
+    const choice = arr(choices).find((c) => (num(get(c, 'index')) ?? 0) === 0)
     if (!choice) return
     const delta = get(choice, 'delta')
     const content = get(delta, 'content')
     if (typeof content === 'string') out.appendText(content)
+    else if (content != null && !Array.isArray(content)) out.reject(`delta.content is ${typeof content}, not text`)
     else for (const p of openaiParts(content)) if (p.type === 'text') out.appendText(p.text)
     for (const tc of arr(get(delta, 'tool_calls'))) {
       const key = num(get(tc, 'index')) ?? 0
-      out.startToolCall(key, str(get(tc, 'id')), str(get(tc, 'function', 'name')))
-      out.appendToolArguments(key, str(get(tc, 'function', 'arguments')))
+      const id = str(get(tc, 'id'))
+      const name = str(get(tc, 'function', 'name'))
+      const args = get(tc, 'function', 'arguments')
+      if (args != null && typeof args !== 'string') out.reject(`tool call arguments are ${typeof args}, not a string`)
+      // a delta with nothing usable must not add an empty tool call
+      if (id === undefined && name === undefined && typeof args !== 'string') continue
+      out.startToolCall(key, id, name)
+      out.appendToolArguments(key, str(args))
     }
     const fc = get(delta, 'function_call')
     if (obj(fc)) {

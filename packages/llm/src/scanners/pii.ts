@@ -11,8 +11,9 @@
  *   documentation ranges are skipped
  */
 import { isIPv6 } from 'node:net'
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max'
+import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max'
 import type { CountryCode } from 'libphonenumber-js'
+import { arrayOf, optionError, positiveInt } from '../options.js'
 import type { Finding, ScanContext, Scanner, StreamScan } from '../types.js'
 import { WindowedStream } from './stream.js'
 import { DEFAULT_MAX_SCAN_CHARS, scanMessages, type TextMatch } from './util.js'
@@ -317,7 +318,13 @@ export class PiiScanner implements Scanner {
   readonly name = 'pii'
   private readonly maxChars: number
   constructor(private readonly opts: PiiOptions = {}) {
-    this.maxChars = opts.maxScanChars ?? DEFAULT_MAX_SCAN_CHARS
+    // a misspelt kind or country would silently detect nothing
+    arrayOf('pii.kinds', opts.kinds, (k, name) => {
+      if (!ALL_KINDS.has(k as PiiKind)) throw optionError(name, `one of ${[...ALL_KINDS].join(', ')}`, k)
+    })
+    const country = opts.defaultCountry
+    if (country !== undefined && (typeof country !== 'string' || !isSupportedCountry(country))) throw optionError('pii.defaultCountry', "a country code libphonenumber-js knows (ISO 3166-1 alpha-2, upper case, e.g. 'US')", country)
+    this.maxChars = positiveInt('pii.maxScanChars', opts.maxScanChars) ?? DEFAULT_MAX_SCAN_CHARS
   }
   scanRequest(ctx: ScanContext): Finding[] {
     return scanMessages(this.name, ctx, this.maxChars, () => true, (t) => detectPii(t, 0, this.opts))

@@ -10,6 +10,8 @@
  *   StreamScan.end(), and the check runs at end().
  */
 import { RE2JS } from 're2js'
+import { errMsg } from '../diagnostics.js'
+import { arrayOf, nonEmptyString, numberIn, optionError, plainObject, positiveInt } from '../options.js'
 import type { Finding, ScanContext, Scanner, StreamScan } from '../types.js'
 import { WindowedStream } from './stream.js'
 import { DEFAULT_MAX_SCAN_CHARS, scanMessages, shorten, type TextMatch } from './util.js'
@@ -49,6 +51,25 @@ export interface PolicyOptions {
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
+function compilePattern(name: string, src: string): RE2JS {
+  try {
+    return RE2JS.compile(src, RE2JS.CASE_INSENSITIVE)
+  } catch (err) {
+    throw new TypeError(`${name}: invalid regular expression ${JSON.stringify(src)} (RE2 syntax: no lookaround or backreferences): ${errMsg(err)}`, { cause: err })
+  }
+}
+
+/** A topic with at least one keyword; minHits defaults to 2 (1 for a single keyword, which could never reach 2). */
+function bannedTopic(t: unknown, name: string): { name: string; re: RegExp; minHits: number } {
+  const o = plainObject(name, t, true)!
+  const topicName = nonEmptyString(`${name}.name`, o['name'])
+  const keywords = arrayOf(`${name}.keywords`, o['keywords'], (k, kn) => nonEmptyString(kn, k), true)!
+  if (!keywords.length) throw optionError(`${name}.keywords`, 'a non-empty array', keywords)
+  const minHits = positiveInt(`${name}.minHits`, o['minHits']) ?? Math.min(2, keywords.length)
+  if (minHits > keywords.length) throw optionError(`${name}.minHits`, `at most the number of keywords (${keywords.length})`, minHits)
+  return { name: topicName, minHits, re: new RegExp(`(?<![\\p{L}\\p{N}_])(?:${keywords.map(escapeRe).join('|')})(?![\\p{L}\\p{N}_])`, 'giu') }
+}
+
 export class PolicyScanner implements Scanner {
   readonly name = 'policy'
   private readonly banned?: RegExp
@@ -60,19 +81,23 @@ export class PolicyScanner implements Scanner {
   evictedWorkloads = 0
 
   constructor(private readonly opts: PolicyOptions = {}) {
-    this.maxChars = opts.maxScanChars ?? DEFAULT_MAX_SCAN_CHARS
-    const subs = (opts.bannedSubstrings ?? []).filter((s) => typeof s === 'string' && s.length > 0)
+    // every option is checked here: a configuration error must fail at construction, not while scanning (or never)
+    this.maxChars = positiveInt('policy.maxScanChars', opts.maxScanChars) ?? DEFAULT_MAX_SCAN_CHARS
+    const subs = arrayOf('policy.bannedSubstrings', opts.bannedSubstrings, (s, name) => nonEmptyString(name, s)) ?? []
     if (subs.length) {
       const alt = subs.map(escapeRe).join('|')
       this.banned = opts.wholeWords === false ? new RegExp(alt, 'giu') : new RegExp(`(?<![\\p{L}\\p{N}_])(?:${alt})(?![\\p{L}\\p{N}_])`, 'giu')
     }
-    // an invalid pattern is a configuration error: fail at construction, not while scanning
-    this.patterns = (opts.bannedPatterns ?? []).map((src) => ({ src, re: RE2JS.compile(src, RE2JS.CASE_INSENSITIVE) }))
-    this.topics = (opts.bannedTopics ?? []).map((t) => ({
-      name: t.name,
-      minHits: t.minHits ?? 2,
-      re: new RegExp(`(?<![\\p{L}\\p{N}_])(?:${t.keywords.map(escapeRe).join('|')})(?![\\p{L}\\p{N}_])`, 'giu'),
-    }))
+    this.patterns = arrayOf('policy.bannedPatterns', opts.bannedPatterns, (src, name) => ({ src: nonEmptyString(name, src), re: compilePattern(name, src as string) })) ?? []
+    this.topics = arrayOf('policy.bannedTopics', opts.bannedTopics, bannedTopic) ?? []
+    arrayOf('policy.allowedModels', opts.allowedModels, (m, name) => nonEmptyString(name, m))
+    const budget = plainObject('policy.tokenBudget', opts.tokenBudget)
+    if (budget) {
+      // NaN or a negative budget would report every call as over budget
+      positiveInt('policy.tokenBudget.tokens', budget['tokens'], true)
+      numberIn('policy.tokenBudget.windowMs', budget['windowMs'], 0, Number.MAX_VALUE, true)
+    }
+    positiveInt('policy.maxWorkloads', opts.maxWorkloads)
   }
 
   scanRequest(ctx: ScanContext): Finding[] {

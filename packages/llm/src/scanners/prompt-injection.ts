@@ -16,6 +16,7 @@
  * previous email / instructions I gave"), negation before a match, and quoted
  * attack phrases inside text that discusses attacks (security training).
  */
+import { arrayOf, nonEmptyString, numberIn, positiveInt } from '../options.js'
 import type { Finding, LlmMessage, ScanContext, Scanner, Severity } from '../types.js'
 import { DISCUSSION, INJECTION_SIGNALS, NEGATION_BEFORE, type InjectionFamily, type InjectionSignal } from './injection-patterns.js'
 import { decodeSegments, normalizeForMatching } from './normalize.js'
@@ -185,9 +186,10 @@ export class PromptInjectionScanner implements Scanner {
   private readonly maxChars: number
 
   constructor(opts: PromptInjectionOptions = {}) {
-    this.threshold = opts.threshold ?? 0.5
-    this.roles = new Set(opts.roles ?? ['user', 'tool'])
-    this.maxChars = opts.maxScanChars ?? Math.min(64 * 1024, DEFAULT_MAX_SCAN_CHARS)
+    // scores are in [0, 1]: a threshold above 1 (or NaN) would never report anything
+    this.threshold = numberIn('promptInjection.threshold', opts.threshold, 0, 1, true) ?? 0.5
+    this.roles = new Set(arrayOf('promptInjection.roles', opts.roles, (r, name) => nonEmptyString(name, r)) ?? ['user', 'tool'])
+    this.maxChars = positiveInt('promptInjection.maxScanChars', opts.maxScanChars) ?? Math.min(64 * 1024, DEFAULT_MAX_SCAN_CHARS)
   }
 
   scanRequest(ctx: ScanContext): Finding[] {
