@@ -12,7 +12,7 @@
  */
 import { parseArgs } from 'node:util'
 import { HttpPipeline, PlainSocketSensor, ProcessSensor, TlsSensor, type ProcessEvent, type l7 } from '@bpfkit/core'
-import { CriContainerSource, K8sEnricher, findCriSocket } from '@bpfkit/k8s'
+import { CriContainerSource, K8sConfigError, K8sEnricher, findCriSocket } from '@bpfkit/k8s'
 import { LlmMonitor, type LlmExchangeEvent, type LlmFindingEvent } from '@bpfkit/llm'
 import { Formatter } from './format.js'
 import { LlmSummary } from './summary.js'
@@ -65,7 +65,13 @@ let cri: CriContainerSource | undefined
 if (opt.k8s) {
   const socket = findCriSocket()
   cri = socket ? new CriContainerSource({ socketPath: socket }) : undefined
-  enricher = new K8sEnricher({ nodeName: process.env.NODE_NAME, cri, peers: true })
+  try {
+    enricher = new K8sEnricher({ nodeName: process.env.NODE_NAME, cri, peers: true })
+  } catch (err) {
+    if (!(err instanceof K8sConfigError)) throw err
+    console.error(`bpfkit agent: --k8s: ${err.message}`) // e.g. no kubeconfig on this machine
+    process.exit(2)
+  }
   enricher.on('event', print)
   enricher.on('k8s.identity.resolved', print)
   if (!(await enricher.start())) warn('Kubernetes API not synced yet: events say identity "partial" until it is')

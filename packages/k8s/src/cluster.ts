@@ -5,9 +5,12 @@
  */
 import { KubeConfig } from '@kubernetes/client-node'
 import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { Reflector, type BackoffOptions, type ReflectorHealth } from './api/reflector.js'
 import { KubeTransport, type TransportOptions } from './api/transport.js'
 import type { Logger } from './log.js'
+import { checkNumber } from './options.js'
 import { PodIndex, type PodIndexOptions } from './metadata/pod-index.js'
 import { WorkloadResolver } from './metadata/workload.js'
 import { PeerIndex, slimEndpointSlice, slimPod, slimService } from './peers.js'
@@ -29,18 +32,28 @@ export class K8sConfigError extends Error {
 export function loadKubeConfig(source: KubeConfigSource = 'default'): KubeConfig {
   if (source instanceof KubeConfig) return source
   const kc = new KubeConfig()
-  if (source === 'default') kc.loadFromDefault()
+  if (source === 'default') {
+    // client-node's default falls back to http://localhost:8080 when it finds nothing: say so instead
+    const home = join(homedir(), '.kube', 'config')
+    if (!process.env.KUBECONFIG && !existsSync(home) && !process.env.KUBERNETES_SERVICE_HOST) {
+      throw new K8sConfigError(`no kubeconfig found: $KUBECONFIG is unset, ${home} does not exist and this is not a pod (no $KUBERNETES_SERVICE_HOST); pass kubeConfig: { file: '/path/to/kubeconfig' }`)
+    }
+    kc.loadFromDefault()
+  }
   else if (source === 'in-cluster') {
     if (!process.env.KUBERNETES_SERVICE_HOST) throw new K8sConfigError('in-cluster config requested but KUBERNETES_SERVICE_HOST is not set (not running in a pod?)')
     kc.loadFromCluster()
-  } else if (typeof source === 'object' && typeof source.file === 'string') {
+  } else if (source !== null && typeof source === 'object' && typeof source.file === 'string') {
     if (!existsSync(source.file)) throw new K8sConfigError(`kubeconfig file not found: ${source.file}`)
     try {
       kc.loadFromFile(source.file)
     } catch (err) {
       throw new K8sConfigError(`kubeconfig ${source.file} cannot be loaded: ${(err as Error).message}`)
     }
-  } else throw new K8sConfigError(`unknown kubeConfig option: ${JSON.stringify(source)}`)
+  } else {
+    const hint = typeof source === 'string' ? ` (to load a file, pass { file: ${JSON.stringify(source)} })` : ''
+    throw new K8sConfigError(`unknown kubeConfig option: ${JSON.stringify(source)}${hint}`)
+  }
   if (!kc.getCurrentCluster()) throw new K8sConfigError('the kubeconfig has no current cluster')
   return kc
 }
@@ -101,6 +114,9 @@ export class ClusterCache {
   readonly #peerReflectors: Reflector<any>[] = []
 
   constructor(options: ClusterCacheOptions) {
+    const initialMs = checkNumber('backoff.initialMs', options.backoff?.initialMs, 1) ?? 500
+    checkNumber('backoff.maxMs', options.backoff?.maxMs, initialMs)
+    checkNumber('requestTimeoutMs', options.requestTimeoutMs, 1)
     const kc = loadKubeConfig(options.kubeConfig)
     this.transport = new KubeTransport(kc, options)
     this.pods = new PodIndex(options)

@@ -19,6 +19,7 @@ import { ClusterCache, type ClusterCacheOptions } from './cluster.js'
 import { defaultKey, type IdentityKey, type KeyFunction } from './keys.js'
 import { LatencyWindow } from './latency.js'
 import { consoleLogger, type Logger } from './log.js'
+import { checkNumber } from './options.js'
 import { parseImage, podFields, type IdentityOptions } from './metadata/identity.js'
 import type { ContainerEntry } from './metadata/pod-index.js'
 import type { Workload } from './metadata/workload.js'
@@ -84,6 +85,8 @@ export interface K8sEnricherStats {
   iteratorDrops: number
   /** events whose enrichment threw (a bug or a malformed cached object); they left partial with the reason */
   internalErrors: number
+  /** push(): 'event' listeners that threw (logged; the enricher keeps going) */
+  listenerErrors: number
 }
 
 export interface K8sEnricherHealth {
@@ -130,6 +133,7 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
   readonly #followUps: FollowUp[] = []
   readonly #ownsCgroups: boolean
   readonly #tick: NodeJS.Timeout
+  readonly #logger: Logger
   readonly #holdLatency = new LatencyWindow()
   readonly #followLatency = new LatencyWindow()
   readonly #s = {
@@ -142,6 +146,7 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
     cri: { lookups: 0, hits: 0, errors: 0 },
     iteratorDrops: 0,
     internalErrors: 0,
+    listenerErrors: 0,
   }
   #closed = false
   #started = false
@@ -150,9 +155,14 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
     super()
     this.#o = options
     this.#key = options.key ?? (defaultKey as KeyFunction<E>)
-    this.#holdMs = options.holdMs ?? 2000
-    this.#maxPending = options.maxPending ?? 10_000
+    this.#holdMs = checkNumber('holdMs', options.holdMs, 0) ?? 2000
+    this.#maxPending = checkNumber('maxPending', options.maxPending, 1, true) ?? 10_000
+    checkNumber('followUpTtlMs', options.followUpTtlMs, 0)
+    checkNumber('maxFollowUps', options.maxFollowUps, 0, true)
+    checkNumber('criTimeoutMs', options.criTimeoutMs, 1)
+    checkNumber('startTimeoutMs', options.startTimeoutMs, 0)
     const logger = options.logger ?? consoleLogger
+    this.#logger = logger
     if (options.cgroup instanceof CgroupResolver) {
       this.cgroups = options.cgroup
       this.#ownsCgroups = false
@@ -168,8 +178,9 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
     this.#tick.unref()
   }
 
-  /** Starts the informers and waits (up to startTimeoutMs) for the first list. Returns whether it synced. */
+  /** Starts the informers and waits (up to startTimeoutMs) for the first list. Returns whether it synced (false after close()). */
   async start(): Promise<boolean> {
+    if (this.#closed) return false // a closed enricher never restarts its informers
     if (!this.cluster) return true
     if (!this.#started) this.cluster.start()
     this.#started = true
@@ -195,7 +206,15 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
 
   /** Enriches and emits 'event' (order follows resolution, so a held event can come after later ones). */
   push(event: E): void {
-    void this.enrich(event).then((e) => this.emit('event', e))
+    void this.enrich(event).then((e) => {
+      try {
+        this.emit('event', e)
+      } catch (err) {
+        // a throwing 'event' listener must not become an unhandled rejection (fatal by default)
+        this.#s.listenerErrors++
+        this.#logger.warn(`[bpfkit/k8s] an 'event' listener threw: ${(err as Error)?.message ?? String(err)}`)
+      }
+    })
   }
 
   /** Identity for a key right now, without waiting (complete, partial, host, or pending). */
@@ -267,6 +286,7 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
       cgroup: this.cgroups.stats(),
       iteratorDrops: this.#s.iteratorDrops,
       internalErrors: this.#s.internalErrors,
+      listenerErrors: this.#s.listenerErrors,
     }
   }
 

@@ -1,6 +1,7 @@
 // The enricher's identity contract against the test API server: emitted
 // fields, workload resolution, the hold queue, pending → k8s.identity.resolved,
 // tombstones, overflow, CRI fallback, host processes and peer identity.
+import { KubeConfig } from '@kubernetes/client-node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { K8sConfigError, K8sEnricher, defaultKey, loadKubeConfig, guessWorkload, type ContainerSource, type IdentityResolvedEvent, type K8sEnricherOptions, type Pod } from '../src/index.js'
 import { TestApiServer, containerId, memoryLogger, podObject, until } from './apiserver.js'
@@ -261,6 +262,63 @@ describe('configuration', () => {
       if (env !== undefined) process.env.KUBERNETES_SERVICE_HOST = env
     }
     expect(() => new K8sEnricher({ kubeConfig: { file: '/nonexistent/kubeconfig' } })).toThrow(K8sConfigError)
+    expect(() => loadKubeConfig(null as never)).toThrow(K8sConfigError)
+    expect(() => loadKubeConfig('/etc/kubeconfig' as never)).toThrow(/to load a file, pass \{ file: "\/etc\/kubeconfig" \}/)
+    // nothing to find: client-node alone would quietly talk to http://localhost:8080
+    const saved = { KUBECONFIG: process.env.KUBECONFIG, HOME: process.env.HOME, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST }
+    delete process.env.KUBECONFIG
+    delete process.env.KUBERNETES_SERVICE_HOST
+    process.env.HOME = '/nonexistent-home'
+    try {
+      expect(() => loadKubeConfig()).toThrow(/no kubeconfig found: \$KUBECONFIG is unset, \/nonexistent-home\/.kube\/config does not exist/)
+      expect(() => new K8sEnricher()).toThrow(K8sConfigError)
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v
+    }
+  })
+
+  it('numeric options that would make a busy loop or hold events forever are refused, naming the option', () => {
+    const kubeConfig = new KubeConfig()
+    kubeConfig.loadFromOptions({ clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: false }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' })
+    const bad: [string, Partial<K8sEnricherOptions>][] = [
+      ['backoff.initialMs', { backoff: { initialMs: 0 } }], // 0 doubled stays 0: a retry storm
+      ['backoff.initialMs', { backoff: { initialMs: Number.NaN } }],
+      ['backoff.maxMs', { backoff: { initialMs: 500, maxMs: 0 } }],
+      ['requestTimeoutMs', { requestTimeoutMs: Number.NaN }],
+      ['holdMs', { holdMs: Number.NaN }], // held forever, with a 1 ms tick
+      ['maxPending', { maxPending: 0 }],
+      ['maxFollowUps', { maxFollowUps: 1.5 }],
+      ['criTimeoutMs', { criTimeoutMs: -1 }],
+      ['minWalkIntervalMs', { cgroup: { minWalkIntervalMs: Number.NaN } }], // no rate limit on cgroup walks
+      ['tombstoneMs', { cgroup: { tombstoneMs: -5 } }],
+    ]
+    for (const [name, opts] of bad) {
+      expect(() => new K8sEnricher({ kubeConfig, ...opts }), name).toThrow(K8sConfigError)
+      expect(() => new K8sEnricher({ kubeConfig, ...opts }), name).toThrow(new RegExp(`^${name.replace('.', '\\.')} must be`))
+    }
+  })
+
+  it("a throwing 'event' listener is counted and logged, never an unhandled rejection; start() after close() does not restart", async () => {
+    const { e, logger } = await setup({ api: false })
+    const unhandled: unknown[] = []
+    const onUnhandled = (r: unknown) => unhandled.push(r)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      e.on('event', () => {
+        throw new Error('listener bug')
+      })
+      e.push({ type: 'x', cid: containerId('a') })
+      await until(() => e.stats().listenerErrors === 1)
+      await new Promise((r) => setImmediate(r))
+      expect(unhandled).toEqual([])
+      expect(logger.lines.join('\n')).toMatch(/an 'event' listener threw: listener bug/)
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+    const requests = server.requests.length
+    e.close()
+    expect(await e.start()).toBe(false)
+    expect(server.requests.length).toBe(requests)
   })
 
   it('api: false uses only the cgroup facts: partial with container id and pod uid, never held', async () => {

@@ -15,6 +15,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { findCgroup2Mount } from '@bpfkit/core'
+import { checkNumber } from '../options.js'
 import { parseCgroupPath } from './path.js'
 import type { CgroupContainerRef } from './types.js'
 
@@ -89,8 +90,8 @@ export class CgroupResolver {
     this.mount = options.cgroup2Mount ?? findCgroup2Mount()
     this.maxEntries = positiveInt(options.maxEntries, 65_536)
     this.procRoot = options.procRoot ?? '/proc'
-    this.minWalkIntervalMs = Math.max(0, options.minWalkIntervalMs ?? 1000)
-    this.tombstoneMs = Math.max(0, options.tombstoneMs ?? 30_000)
+    this.minWalkIntervalMs = checkNumber('minWalkIntervalMs', options.minWalkIntervalMs, 0) ?? 1000
+    this.tombstoneMs = checkNumber('tombstoneMs', options.tombstoneMs, 0) ?? 30_000
     this.maxDepth = positiveInt(options.maxDepth, 32)
   }
 
