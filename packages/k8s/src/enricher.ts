@@ -16,7 +16,7 @@ import { CgroupResolver, type CgroupResolverOptions } from './cgroup/resolver.js
 import type { CgroupContainerRef } from './cgroup/types.js'
 import type { ContainerSource, CriContainerInfo } from './cri/types.js'
 import { ClusterCache, type ClusterCacheOptions } from './cluster.js'
-import { defaultKey, type IdentityKey, type KeyFunction } from './keys.js'
+import { cgroupIdOf, defaultKey, type IdentityKey, type KeyFunction } from './keys.js'
 import { LatencyWindow } from './latency.js'
 import { consoleLogger, type Logger } from './log.js'
 import { checkNumber } from './options.js'
@@ -317,13 +317,14 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
 
   /** Worth holding: the pod can still appear through the API server. */
   #worthWaiting(): boolean {
-    return !!this.cluster && (this.cluster.live || this.cluster.starting)
+    return !!this.cluster && this.#started && (this.cluster.live || this.cluster.starting)
   }
 
   /** The container/pod the key points at, from the kernel side. `null` = a host (non-pod) cgroup. */
   #ref(key: IdentityKey): CgroupContainerRef | null | undefined {
     if (key.containerId || key.podUid) return { path: '', driver: 'cgroupfs', containerId: key.containerId?.toLowerCase(), podUid: key.podUid }
-    const byId = key.cgroupId !== undefined ? this.cgroups.resolveId(key.cgroupId) : undefined
+    const cgroupId = cgroupIdOf(key.cgroupId) // a key function may hand over a number (from JSON)
+    const byId = cgroupId !== undefined ? this.cgroups.resolveId(cgroupId) : undefined
     if (byId !== undefined) return byId
     return key.pid !== undefined ? this.cgroups.resolvePid(key.pid) : undefined
   }
@@ -380,7 +381,7 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
   /** What an event gets when waiting is over: what the cgroup says, marked partial or pending. */
   #fallback(ref: CgroupContainerRef | undefined, why: string): { k8s: K8sFields; container?: ContainerFields } {
     const apiDown = !!this.cluster && !this.#worthWaiting()
-    const reason = apiDown ? `API server unreachable (${why})` : !this.cluster ? 'API server not used' : why
+    const reason = !this.cluster ? 'API server not used' : !this.#started ? `the API informers were not started: call start() (${why})` : apiDown ? `API server unreachable (${why})` : why
     const pod = ref?.podUid ? this.cluster?.pods.podOrTombstone(ref.podUid) : undefined
     // pending = the cache is live and the pod should show up in it; partial = what we have is all we will get for now
     const state: IdentityState = ref && this.cluster && !apiDown && !pod ? 'pending' : 'partial'

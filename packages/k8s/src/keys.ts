@@ -6,8 +6,8 @@
  */
 
 export interface IdentityKey {
-  /** cgroup v2 id (bpf_get_current_cgroup_id); preferred: it survives the process exiting */
-  cgroupId?: bigint
+  /** cgroup v2 id (bpf_get_current_cgroup_id); preferred: it survives the process exiting. A number (from JSON) is accepted when it is a safe integer */
+  cgroupId?: bigint | number
   /** host pid, used when there is no cgroup id or the id is unknown */
   pid?: number
   /** a full container id, when the caller already has one */
@@ -23,10 +23,16 @@ export function defaultKey(event: unknown): IdentityKey | undefined {
   if (!event || typeof event !== 'object') return undefined
   const e = event as { cgroup?: { id?: unknown }; process?: { pid?: unknown } }
   const key: IdentityKey = {}
-  const id = e.cgroup?.id
-  if (typeof id === 'bigint') key.cgroupId = id
-  else if ((typeof id === 'string' && /^\d{1,20}$/.test(id)) || (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0)) key.cgroupId = BigInt(id)
+  const id = cgroupIdOf(e.cgroup?.id)
+  if (id !== undefined) key.cgroupId = id
   const pid = e.process?.pid
   if (typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0) key.pid = pid
   return key.cgroupId !== undefined || key.pid !== undefined ? key : undefined
+}
+
+/** A cgroup id as a bigint, from a bigint, a decimal string or a safe-integer number; undefined for anything else. */
+export function cgroupIdOf(id: unknown): bigint | undefined {
+  if (typeof id === 'bigint') return id >= 0n ? id : undefined
+  if ((typeof id === 'string' && /^\d{1,20}$/.test(id)) || (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0)) return BigInt(id)
+  return undefined
 }

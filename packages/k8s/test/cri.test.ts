@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CriError } from '../src/cri/errors.js'
 import { runtimeServiceClient } from '../src/cri/proto.js'
 import { CriContainerSource, findCriSocket } from '../src/cri/source.js'
+import { K8sConfigError } from '../src/cluster.js'
 
 const SANDBOX = 'aa11bb22'.repeat(8)
 const APP = 'c0c0a0a0'.repeat(8)
@@ -336,6 +337,18 @@ describe('CriContainerSource when the runtime misbehaves', () => {
     const error = await criError(source({ socketPath: socket, timeoutMs: 200 }).lookupContainer(APP))
     expect(error.code).toBe('timeout')
     expect(Date.now() - started).toBeLessThan(5000)
+  })
+
+  it('a lookup in flight when close() is called rejects with "closed", not "unavailable"; an empty socket path is a config error', async () => {
+    const socket = join(dir, 'stuck-close.sock')
+    const stuck = Object.fromEntries(Object.keys(runtimeImpl).map((name) => [name, () => {}]))
+    await serve(socket, (server) => server.addService(runtimeServiceClient().service, stuck))
+    const cri = source({ socketPath: socket, timeoutMs: 300 })
+    const pending = criError(cri.lookupContainer(APP))
+    await new Promise((r) => setTimeout(r, 50))
+    cri.close()
+    expect((await pending).code).toBe('closed')
+    expect(() => new CriContainerSource({ socketPath: '' })).toThrow(K8sConfigError)
   })
 
   it('rejects with "unsupported" when the runtime does not serve runtime.v1', async () => {

@@ -113,6 +113,13 @@ describeRoot('enricher on the real kernel (cgroup2 + ProcessSensor)', () => {
     sensor.flush()
   }
 
+  it('a cgroup id handed over as a number (from JSON) resolves like the bigint', () => {
+    const id = statSync(join(mount, leafA), { bigint: true }).ino
+    const viaBigint = enricher.identityFor({ cgroupId: id })
+    expect(viaBigint.k8s.pod?.name).toBe('checkout-6f7d9b-abcde')
+    expect(enricher.identityFor({ cgroupId: Number(id) })).toEqual(viaBigint)
+  })
+
   it('process.exec in a systemd-driver container cgroup comes out with pod, container and Deployment, complete', async () => {
     const pid = await runIn(leafA, '0.11')
     await flush()

@@ -298,6 +298,16 @@ describe('configuration', () => {
     }
   })
 
+  it('enrich() before start() does not wait for informers that are not running, and says so', async () => {
+    server = new TestApiServer()
+    await server.start()
+    enricher = new K8sEnricher<Ev>({ kubeConfig: server.kubeConfig(), nodeName: 'node-a', logger: memoryLogger(), holdMs: 5000, key: (e) => (e.cid ? { containerId: e.cid } : undefined) })
+    const t0 = performance.now()
+    const out = await enricher.enrich({ type: 'x', cid: containerId('a') })
+    expect(performance.now() - t0).toBeLessThan(1000) // not held for holdMs
+    expect(out.k8s.identity).toMatchObject({ state: 'partial', reason: expect.stringMatching(/^the API informers were not started: call start\(\)/) })
+  })
+
   it("a throwing 'event' listener is counted and logged, never an unhandled rejection; start() after close() does not restart", async () => {
     const { e, logger } = await setup({ api: false })
     const unhandled: unknown[] = []

@@ -14,6 +14,7 @@
  */
 import { statSync } from 'node:fs'
 import * as grpc from '@grpc/grpc-js'
+import { K8sConfigError } from '../cluster.js'
 import { CriError, type CriErrorCode } from './errors.js'
 import {
   runtimeServiceClient,
@@ -119,6 +120,9 @@ export class CriContainerSource implements ContainerSource {
   }
 
   constructor(options: CriSourceOptions = {}) {
+    if (options.socketPath !== undefined && (typeof options.socketPath !== 'string' || options.socketPath === '')) {
+      throw new K8sConfigError(`socketPath must be a non-empty path to the CRI runtime's socket, got ${JSON.stringify(options.socketPath)}`)
+    }
     this.socketPath = options.socketPath ?? findCriSocket()
     this.timeoutMs = positive(options.timeoutMs, 2000)
     this.cacheTtlMs = positive(options.cacheTtlMs, 300_000)
@@ -271,6 +275,8 @@ export class CriContainerSource implements ContainerSource {
       const invoke = (client as unknown as Record<string, UnaryMethod<T>>)[method]!
       invoke.call(client, request, { deadline: Date.now() + this.timeoutMs }, (error, response) => {
         if (!error) return resolve(response)
+        // close() cancels calls in flight: that is 'closed', not a runtime outage
+        if (this.closed) return reject(new CriError('closed', 'the CRI source was closed during the call', method, { cause: error }))
         if (error.code === grpc.status.NOT_FOUND && notFoundIsEmpty) return resolve(undefined)
         const criError = toCriError(error, method)
         if (criError.code === 'unavailable') this.unavailable = { until: Date.now() + this.retryAfterMs, error: criError }
