@@ -7,8 +7,16 @@ import type { l7 } from '@bpfkit/core'
 
 /** The first value of a header; `name` must be lowercase. */
 export function header(headers: l7.HttpHeaders | undefined, name: string): string | undefined {
-  if (!headers) return undefined
-  for (const [k, v] of headers) if (k.toLowerCase() === name) return v
+  if (!Array.isArray(headers)) return undefined
+  for (const h of headers) if (Array.isArray(h) && typeof h[0] === 'string' && h[0].toLowerCase() === name && typeof h[1] === 'string') return h[1]
+  return undefined
+}
+
+/** Why `headers` is not a list of [name, value] string pairs (hostile or hand-made events), or undefined. */
+export function headersProblem(headers: unknown): string | undefined {
+  if (headers === undefined) return undefined
+  if (!Array.isArray(headers)) return `headers are ${headers === null ? 'null' : typeof headers}, not a list`
+  if (headers.some((h) => !Array.isArray(h) || typeof h[0] !== 'string' || typeof h[1] !== 'string')) return 'headers hold entries that are not [name, value] strings'
   return undefined
 }
 

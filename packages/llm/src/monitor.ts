@@ -19,6 +19,7 @@ import { l7 } from '@bpfkit/core'
 import { EventEmitter } from 'eventemitter3'
 import { type AssemblyLimits, capMessages, CompletionBuilder, DEFAULT_LIMITS, type ParsedRequest } from './assembly.js'
 import { Diagnostics, errMsg, type LlmMonitorStats } from './diagnostics.js'
+import { headersProblem } from './http.js'
 import { ExchangeEventBuilder } from './exchange-event.js'
 import { exchangeUsage, identityOf, type OpenExchange, OpenExchanges } from './open-exchanges.js'
 import { arrayOf, func, nonEmptyString, numberIn, optionError, plainObject, positiveInt } from './options.js'
@@ -153,6 +154,9 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
         if (ev.type === 'http.exchange') this.countSkippedSide(ev as HttpExchangeEvent)
         return
       }
+      const e = ev as { headers?: unknown; request?: { headers?: unknown }; response?: { headers?: unknown } }
+      const problem = headersProblem(e.headers) ?? headersProblem(e.request?.headers) ?? headersProblem(e.response?.headers)
+      if (problem) this.diagnostics.invalidEvent(`${ev.type} ${String((ev as { id?: unknown }).id)}: ${problem} (the bad entries are ignored)`)
       switch (ev.type) {
         case 'http.request':
           this.counters.httpEvents++

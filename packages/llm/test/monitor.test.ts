@@ -458,6 +458,23 @@ describe('LlmMonitor on hostile pushes', () => {
     expect(h.monitor.stats()).toMatchObject({ parseErrors: 1, internalErrors: 3 })
   })
 
+  it('headers that are not a list of [name, value] strings are parse errors, and the call is still recognised', () => {
+    const h = harness({ scanners: [] })
+    const bad: unknown[] = [42, { host: 'x' }, [[1, 2]], 'nope']
+    bad.forEach((headers, i) => {
+      h.monitor.push({ ...(request(`h${i}`, { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }) as object), headers } as never)
+      h.monitor.push(end(`h${i}`))
+    })
+    expect(h.monitor.stats()).toMatchObject({ parseErrors: 4, internalErrors: 0 })
+    expect(h.exchanges.length).toBe(4) // recognised by the URL; the bad headers are ignored
+    expect(h.diagnostics.map((d) => d.message)).toEqual([
+      'http.request h0: headers are number, not a list (the bad entries are ignored)',
+      'http.request h1: headers are object, not a list (the bad entries are ignored)',
+      'http.request h2: headers hold entries that are not [name, value] strings (the bad entries are ignored)',
+      'http.request h3: headers are string, not a list (the bad entries are ignored)',
+    ])
+  })
+
   it('counts a recogniser that names an unknown wire format', () => {
     const h = harness({ scanners: [], recognisers: [() => ({ provider: 'acme', operation: 'chat', format: 'acme-wire' as never })] })
     h.monitor.push(request('a', { messages: [] }))
