@@ -79,3 +79,22 @@ describe('PII scanner', () => {
     expect(de.scanRequest({ exchange_id: 'x', provider: 't', messages: [{ role: 'user', content: 'ruf an: 030 12345678' }] }).map((f) => f.kind)).toEqual(['phone'])
   })
 })
+
+describe('every scanner checks maxScanChars', () => {
+  it('NaN, 0, negative or fractional caps are TypeErrors naming the scanner option (a NaN cap scanned nothing)', async () => {
+    const s = await import('../src/scanners/index.js')
+    const scanners: [string, (o: { maxScanChars: number }) => unknown][] = [
+      ['secrets', (o) => new s.SecretsScanner(o)],
+      ['pii', (o) => new s.PiiScanner(o)],
+      ['promptInjection', (o) => new s.PromptInjectionScanner(o)],
+      ['policy', (o) => new s.PolicyScanner(o)],
+      ['hiddenUnicode', (o) => new s.HiddenUnicodeScanner(o)],
+      ['exfiltration', (o) => new s.ExfiltrationScanner(o)],
+      ['promptLeak', (o) => new s.PromptLeakScanner(o)],
+    ]
+    for (const [name, make] of scanners) {
+      for (const bad of [Number.NaN, 0, -1, 1.5]) expect(() => make({ maxScanChars: bad }), `${name} ${bad}`).toThrow(new RegExp(`^${name}\\.maxScanChars must be a positive integer`))
+      expect(() => make({ maxScanChars: 1000 }), name).not.toThrow()
+    }
+  })
+})

@@ -8,6 +8,7 @@
  * - it carries a secret or PII (the secrets and PII detectors run on the decoded URL),
  * - or (option `allowedDomains`) its host is not on the allow-list.
  */
+import { positiveInt } from '../options.js'
 import type { Finding, ScanContext, Scanner, Severity, StreamScan } from '../types.js'
 import { detectPii } from './pii.js'
 import { detectSecrets } from './secrets.js'
@@ -166,7 +167,7 @@ export class ExfiltrationScanner implements Scanner {
   readonly name = 'exfiltration'
   private readonly maxChars: number
   constructor(private readonly opts: ExfiltrationOptions = {}) {
-    this.maxChars = opts.maxScanChars ?? DEFAULT_MAX_SCAN_CHARS
+    this.maxChars = positiveInt('exfiltration.maxScanChars', opts.maxScanChars) ?? DEFAULT_MAX_SCAN_CHARS
   }
   startResponse(ctx: ScanContext): StreamScan {
     const contents = (Array.isArray(ctx?.messages) ? ctx.messages : [])

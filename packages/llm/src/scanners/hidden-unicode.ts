@@ -8,6 +8,7 @@
  * - Zero-width characters (U+200B, U+2060, U+FEFF mid-text, U+200C/D outside scripts that need them).
  * ZWJ inside emoji sequences and ZWNJ in Persian/Indic text are legitimate and skipped.
  */
+import { positiveInt } from '../options.js'
 import type { Finding, ScanContext, Scanner, StreamScan } from '../types.js'
 import { WindowedStream } from './stream.js'
 import { DEFAULT_MAX_SCAN_CHARS, scanMessages, shorten, type TextMatch } from './util.js'
@@ -91,7 +92,7 @@ export class HiddenUnicodeScanner implements Scanner {
   readonly name = 'hidden_unicode'
   private readonly maxChars: number
   constructor(opts: HiddenUnicodeOptions = {}) {
-    this.maxChars = opts.maxScanChars ?? DEFAULT_MAX_SCAN_CHARS
+    this.maxChars = positiveInt('hiddenUnicode.maxScanChars', opts.maxScanChars) ?? DEFAULT_MAX_SCAN_CHARS
   }
   scanRequest(ctx: ScanContext): Finding[] {
     return scanMessages(this.name, ctx, this.maxChars, () => true, (t) => (ASCII_ONLY.test(t) ? [] : detectHiddenUnicode(t)))

@@ -6,6 +6,7 @@
  * strings (Rebuff's idea: a random marker put in the system prompt) are
  * reported the moment they appear.
  */
+import { positiveInt } from '../options.js'
 import type { Finding, ScanContext, Scanner, StreamScan } from '../types.js'
 import { shingleHash, shingleSet } from './shingles.js'
 import { DEFAULT_MAX_SCAN_CHARS, errorFinding, truncationFinding } from './util.js'
@@ -24,7 +25,9 @@ export interface PromptLeakOptions {
 
 export class PromptLeakScanner implements Scanner {
   readonly name = 'prompt_leak'
-  constructor(private readonly opts: PromptLeakOptions = {}) {}
+  constructor(private readonly opts: PromptLeakOptions = {}) {
+    positiveInt('promptLeak.maxScanChars', opts.maxScanChars) // checked here, where a typo is made, not per response
+  }
 
   startResponse(ctx: ScanContext): StreamScan {
     const n = this.opts.shingle ?? 5
@@ -78,7 +81,7 @@ class LeakStream implements StreamScan {
   ) {
     this.threshold = opts.threshold ?? 0.3
     this.minShingles = opts.minShingles ?? 40
-    this.maxChars = opts.maxScanChars ?? DEFAULT_MAX_SCAN_CHARS
+    this.maxChars = positiveInt('promptLeak.maxScanChars', opts.maxScanChars) ?? DEFAULT_MAX_SCAN_CHARS
   }
 
   push(text: string): Finding[] {

@@ -6,6 +6,7 @@
  * generic-api-key). Obvious placeholders (EXAMPLE, xxxx, your_key_here) are
  * allowed.
  */
+import { positiveInt } from '../options.js'
 import { RE2JS } from 're2js'
 import type { Finding, ScanContext, Severity, StreamScan } from '../types.js'
 import { WindowedStream } from './stream.js'
@@ -213,7 +214,7 @@ export class SecretsScanner implements Scanner {
   readonly name = 'secrets'
   private readonly maxChars: number
   constructor(private readonly opts: SecretsOptions = {}) {
-    this.maxChars = opts.maxScanChars ?? DEFAULT_MAX_SCAN_CHARS
+    this.maxChars = positiveInt('secrets.maxScanChars', opts.maxScanChars) ?? DEFAULT_MAX_SCAN_CHARS
   }
   scanRequest(ctx: ScanContext): Finding[] {
     return scanMessages(this.name, ctx, this.maxChars, () => true, (t) => detectSecrets(t, 0, this.opts))
