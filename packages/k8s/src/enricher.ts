@@ -381,7 +381,8 @@ export class K8sEnricher<E extends object = any> extends EventEmitter<K8sEnriche
   /** What an event gets when waiting is over: what the cgroup says, marked partial or pending. */
   #fallback(ref: CgroupContainerRef | undefined, why: string): { k8s: K8sFields; container?: ContainerFields } {
     const apiDown = !!this.cluster && !this.#worthWaiting()
-    const reason = !this.cluster ? 'API server not used' : !this.#started ? `the API informers were not started: call start() (${why})` : apiDown ? `API server unreachable (${why})` : why
+    // without the API only the cgroup can answer: when it did not, say why
+    const reason = !this.cluster ? (ref ? 'API server not used' : `API server not used; ${why}`) : !this.#started ? `the API informers were not started: call start() (${why})` : apiDown ? `API server unreachable (${why})` : why
     const pod = ref?.podUid ? this.cluster?.pods.podOrTombstone(ref.podUid) : undefined
     // pending = the cache is live and the pod should show up in it; partial = what we have is all we will get for now
     const state: IdentityState = ref && this.cluster && !apiDown && !pod ? 'pending' : 'partial'

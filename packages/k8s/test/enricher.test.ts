@@ -337,6 +337,8 @@ describe('configuration', () => {
     const out = await e.enrich({ type: 'x', cid: containerId('noapi') })
     expect(Date.now() - t0).toBeLessThan(100)
     expect(out.k8s).toEqual({ identity: { state: 'partial', source: 'none', reason: 'API server not used' }, pod: { uid: 'u-9' } })
+    // a cgroup id the resolver does not know: the reason says so, not only that the API is off
+    expect(e.identityFor({ cgroupId: 5n }).k8s.identity.reason).toBe('API server not used; cgroup not found (new or already removed)')
     expect(out.container).toEqual({ id: containerId('noapi') })
     e.close()
   })
