@@ -95,7 +95,8 @@ export class OpenExchanges {
 /** The identity fields of an HTTP event; the workload key comes from `workloadKey` (its errors fall back to the comm). */
 export function identityOf(ev: object, workloadKey: (ev: { process?: unknown; k8s?: unknown }) => string): ExchangeIdentity {
   const e = ev as { process?: LlmProcessIdentity; k8s?: unknown; container?: unknown }
-  const process: LlmProcessIdentity = e.process ? { ...e.process } : { pid: 0, tid: 0, comm: '' }
+  // only an object is a process identity (a string would spread into an object of characters)
+  const process: LlmProcessIdentity = e.process && typeof e.process === 'object' && !Array.isArray(e.process) ? { ...e.process } : { pid: 0, tid: 0, comm: '' }
   const id: ExchangeIdentity = { process, workload: '' }
   if (e.k8s && typeof e.k8s === 'object') id.k8s = e.k8s as Record<string, unknown>
   if (e.container && typeof e.container === 'object') id.container = e.container as Record<string, unknown>

@@ -475,6 +475,14 @@ describe('LlmMonitor on hostile pushes', () => {
     ])
   })
 
+  it('a process field that is not an object does not become an object of characters', () => {
+    const h = harness({ scanners: [] })
+    h.monitor.push({ ...(request('p', { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }) as object), process: 'str' } as never)
+    h.monitor.push(end('p'))
+    expect(h.exchanges.length).toBe(1)
+    expect(h.exchanges[0]!.process).toEqual({ pid: 0, tid: 0, comm: '' })
+  })
+
   it('counts a recogniser that names an unknown wire format', () => {
     const h = harness({ scanners: [], recognisers: [() => ({ provider: 'acme', operation: 'chat', format: 'acme-wire' as never })] })
     h.monitor.push(request('a', { messages: [] }))
