@@ -5,7 +5,9 @@
  * (no thread, no timer), copies each wake-up's records into one reusable
  * buffer, and makes one JS call per batch. Three ways to consume:
  *  - onBatch()/'batch': a RecordBatch view; walk records with no allocation;
- *  - 'data': one decoded object per record (codec) or a Uint8Array copy;
+ *  - 'data': one decoded object per record (codec) or a Uint8Array copy
+ *    (create the listener once: the decoding loop is shared per codec, and a
+ *    new closure for every ring makes V8 stop inlining it; docs/decisions.md);
  *  - for await: decoded records with backpressure.
  *
  * Backpressure policy (for await): at most `highWaterMark` records (plus the
@@ -133,6 +135,13 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   #lastLostCheck = 0
   #lostTimer: ReturnType<typeof setTimeout> | undefined
   #batchHandlers: ((batch: RecordBatch) => void)[] = []
+  /**
+   * Snapshots of the 'data' and 'batch' listeners, replaced on on()/off(): the
+   * per-batch path reads these instead of asking the emitter (a keyed lookup
+   * that goes megamorphic, plus a new array per call, on every batch).
+   */
+  #dataListeners: ((record: T) => void)[] = []
+  #batchListeners: ((batch: RecordBatch) => void)[] = []
   #queue: T[] = []
   #waiter: ((r: IteratorResult<T>) => void) | undefined
   #iterating = false
@@ -145,7 +154,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   /** the per-record loop compiled for this ring's codec (see deliverLoopFor) */
   readonly #deliverLoop: DeliverLoop
   #fanOut: ((value: T) => void) | undefined
-  #fanOutListeners: ((r: T) => void)[] = []
+  #fanOutListeners: readonly ((r: T) => void)[] = NO_LISTENERS
 
   constructor(map: BpfMap, options: RingBufferOptions<T> = {}) {
     if (map.type !== 'ringbuf') throw new InvalidArgumentError(`map '${map.name}' is a ${map.type} map, not a ringbuf`)
@@ -182,13 +191,20 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   /** Subscribe to events; 'data' and 'batch' listeners start reading. */
   on<E extends keyof RingBufferEvents<T>>(event: E, fn: (...args: RingBufferEvents<T>[E]) => void): this {
     this.#events.on(event, fn as never)
+    this.#snapshotListeners()
     if (event === 'data' || event === 'batch') this.#startPolling()
     return this
   }
 
   off<E extends keyof RingBufferEvents<T>>(event: E, fn: (...args: RingBufferEvents<T>[E]) => void): this {
     this.#events.off(event, fn as never)
+    this.#snapshotListeners()
     return this
+  }
+
+  #snapshotListeners(): void {
+    this.#dataListeners = this.#events.listeners('data') as ((record: T) => void)[]
+    this.#batchListeners = this.#events.listeners('batch') as ((batch: RecordBatch) => void)[]
   }
 
   /** Zero-copy consumption: `fn` gets every batch; walk it without allocating. */
@@ -322,8 +338,8 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     this.stats.records += count
     this.stats.batches++
     for (const h of this.#batchHandlers) h(batch)
-    if (this.#events.listenerCount('batch')) this.#events.emit('batch', batch)
-    const wantData = this.#events.listenerCount('data') > 0
+    for (const h of this.#batchListeners) h(batch)
+    const wantData = this.#dataListeners.length > 0
     if (wantData || this.#iterating) this.#deliverRecords(batch, wantData)
     if (drained && this.#lost) this.#checkLost()
   }
@@ -353,14 +369,14 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   /** Hot path: one decode and one listener call per record, nothing else allocated. */
   #deliverRecords(batch: RecordBatch, emitData: boolean): void {
     // Listeners are fetched once per batch and called directly (no emit() per record).
-    const listeners = emitData ? (this.#events.listeners('data') as ((r: T) => void)[]) : []
+    const listeners = emitData ? this.#dataListeners : NO_LISTENERS
     let sink: (value: T) => void
     if (listeners.length === 1 && !this.#iterating) sink = listeners[0]!
     else sink = (this.#fanOut ??= (value: T) => this.#fanOutRecord(value))
     this.#fanOutListeners = listeners
     const { offsets, view, bytes, count, sameSize } = batch
     this.#deliverLoop(view, bytes, offsets, count, sameSize, this.#codec, sink, this.#onMalformed)
-    this.#fanOutListeners = []
+    this.#fanOutListeners = NO_LISTENERS
     this.#updatePolling()
   }
 
@@ -397,7 +413,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     if (this.closed) return
     this.#backpressured = this.#iterating && this.#queue.length >= this.#highWaterMark
     const hasConsumer =
-      this.#batchHandlers.length > 0 || this.#events.listenerCount('data') > 0 || this.#events.listenerCount('batch') > 0 || this.#iterating
+      this.#batchHandlers.length > 0 || this.#dataListeners.length > 0 || this.#batchListeners.length > 0 || this.#iterating
     const want = hasConsumer && !this.#userPaused && !this.#backpressured
     if (want === this.#polling) return
     this.#polling = want
@@ -405,6 +421,9 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     else this.#reader.stop()
   }
 }
+
+/** Shared empty listener list (the per-batch path allocates nothing). */
+const NO_LISTENERS: readonly never[] = Object.freeze([])
 
 /** Decodes (or copies) each record of a batch and hands it to `sink`. */
 type DeliverLoop = typeof deliverLoop

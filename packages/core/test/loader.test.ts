@@ -2,7 +2,7 @@
 // maps (incl. batch), variables and ring-buffer delivery.
 import { rmSync, unlinkSync } from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { BpfError, BpfMap, Collection, CollectionSpec, InvalidArgumentError, NotFoundError, RingBuffer, SyscallError } from '../src/index.js'
+import { BpfError, BpfMap, Collection, CollectionSpec, InvalidArgumentError, NotFoundError, RingBuffer, SyscallError, type RecordBatch } from '../src/index.js'
 import { catchErr, describeBpf, testObject } from './helpers.js'
 
 describeBpf('object loading', () => {
@@ -223,6 +223,32 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
     expect(decoded).toEqual([])
     expect(errors.map((e) => e.name)).toEqual(['InvalidArgumentError', 'InvalidArgumentError'])
     expect(strict.stats.malformed).toBe(2)
+  })
+
+  it("'batch' listeners see every batch; off() stops a listener, also from inside a delivery", () => {
+    using rb = coll.ringBuffer<{ seq: bigint }>('events', { codec: 'event', bufferSize: 96 })
+    rb.consume()
+    const batchCounts: number[] = []
+    const onBatchEvent = (b: RecordBatch) => batchCounts.push(b.count)
+    const kept: bigint[] = []
+    const once: bigint[] = []
+    const removesItself = (e: { seq: bigint }) => {
+      once.push(e.seq)
+      rb.off('data', removesItself)
+    }
+    rb.on('batch', onBatchEvent).on('data', (e) => kept.push(e.seq)).on('data', removesItself)
+    callGetppid(7) // 3 + 3 + 1 records of 32 bytes
+    expect(rb.consume()).toBe(7)
+    expect(batchCounts).toEqual([3, 3, 1])
+    expect(kept.length).toBe(7)
+    // removed during the first batch: it still gets that batch's records (the list is a
+    // snapshot per batch, as EventEmitter's emit does), and none after
+    expect(once).toEqual(kept.slice(0, 3))
+    rb.off('batch', onBatchEvent)
+    callGetppid(2)
+    expect(rb.consume()).toBe(2)
+    expect(batchCounts).toEqual([3, 3, 1])
+    expect(kept.length).toBe(9)
   })
 
   it('keeps delivering in small batches and after a callback detaches the batch buffer', () => {
