@@ -18,6 +18,7 @@ import { PerformanceObserver } from 'node:perf_hooks'
 import { defaultScanners } from '../../packages/llm/src/scanners/index.js'
 import type { Finding, ScanContext, Scanner } from '../../packages/llm/src/types.js'
 import { loadEval } from '../../packages/llm/eval/dataset.js'
+import { quantile } from '../common.js'
 
 const scanners: Scanner[] = defaultScanners()
 
@@ -101,7 +102,6 @@ const LAT_BATCHES = 5
 const prompt4k = fill(prose + code + logs, 4096)
 const response1k = fill(prose, 1024)
 const promptFor = (i: number) => `Ticket #${100000 + i}: ${prompt4k}`.slice(0, 4096)
-const quantile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 for (let i = 0; i < 1000; i++) scanExchange(ctxFor(promptFor(i), i), response1k, 16)
 
 // GC pauses during the latency run (the usual cause of p99 outliers)

@@ -6,7 +6,8 @@
  * and (b) as decoded objects, and in the same run the C libbpf reference
  * (drain-c). One untimed warm-up drain per mode first (JIT warm-up is a
  * one-time cost of a long-lived consumer; its figure is printed), then RUNS
- * rounds of C, raw, decoded. Ratios are medians of per-round ratios (each SDK
+ * rounds of C, SDK alone, raw (by stride, then by offsets), decoded, decoding
+ * alone. Ratios are medians of per-round ratios (each SDK
  * drain against the C drain of the same round), which cancels most of this
  * VM's drift. Prints ns/event and ratios and a final JSON line.
  *
@@ -14,17 +15,23 @@
  * call) for 3 s while the SDK consumes on the event loop; prints the delivered
  * rate and the kernel-counted drops, next to the C consumer (consumer-c).
  *
- *   tsx bench/ringbuf/drain.ts [N] [--live]
+ *   node bench/run.mjs ringbuf/drain.ts [N] [--rounds K] [--live]
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { Collection, CollectionSpec, type Codec } from '@bpfkit/core'
-import { buildPeers, median, parseKv, round } from '../common.js'
+import { Collection, CollectionSpec, type Codec, type RecordBatch } from '@bpfkit/core'
+import { buildPeers, median, parseKv, quantile, round } from '../common.js'
 
 const args = process.argv.slice(2)
-const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 2_000_000)
-const RUNS = 11
+const N = Number(args.find((a, i) => /^\d+$/.test(a) && args[i - 1] !== '--rounds') ?? 2_000_000)
+/** Rounds: 21 by default (`--rounds K`). On this VM single rounds scatter by ±30 %, so a median of 11 still moved by ~0.1x between runs. */
+const roundsArg = args.indexOf('--rounds')
+const RUNS = roundsArg >= 0 ? Number(args[roundsArg + 1]) : 21
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`--rounds needs a whole number >= 1, not '${args[roundsArg + 1]}'`)
 const peers = buildPeers()
+if (import.meta.url.endsWith('.ts')) {
+  console.error('note: running from TypeScript source through a loader; `node run.mjs ringbuf/drain.ts` runs it compiled, as an agent runs (see run.mjs: tsx makes every DataView read ~10 % dearer)')
+}
 const producerObj = join(peers, 'producer.bpf.o')
 
 interface Rec { seq: number; ts: number; pid: number; kind: number }
@@ -51,36 +58,66 @@ function loadProducer(target: number, batch: number): Collection {
   return new Collection(spec)
 }
 
+/*
+ * The consumers, created once, as a long-lived agent creates its listener once
+ * for the life of its ring. A fresh closure per round (the rounds need fresh
+ * rings) made V8 deoptimise the delivery loop at each round ("wrong call
+ * target"), a cost no agent pays.
+ */
+let n = 0
+let check = 0
+/** the SDK's own cost: native drain + one JS call per batch */
+const onBatchCount = (b: RecordBatch) => (n += b.count)
+/**
+ * The raw walk as docs/concepts.md describes it: by stride when the batch says
+ * its records have one size (`sameSize`, the common case of one event struct
+ * per ring), else by the offsets array. One u32 read per record either way.
+ * The loops are functions of their own: a loop that V8 first optimises by
+ * on-stack replacement in the middle of a call has no type feedback yet for the
+ * code after it, and Node 24 deoptimised there again and again.
+ */
+const onBatchRaw = (b: RecordBatch) => {
+  check ^= b.sameSize !== 0 ? sumByStride(b.view, b.count, (b.sameSize + 7) & ~7) : sumByOffsets(b.view, b.offsets, b.count)
+  n += b.count
+}
+/** The same read, always through the offsets array (what a walk that ignores `sameSize` costs). */
+const onBatchRawOffsets = (b: RecordBatch) => {
+  check ^= sumByOffsets(b.view, b.offsets, b.count)
+  n += b.count
+}
+function sumByStride(view: DataView, count: number, stride: number): number {
+  let s = 0 // local int32 accumulator, as in C: a captured float would allocate per record
+  for (let off = 0, end = count * stride; off < end; off += stride) s = (s + view.getUint32(off, true)) | 0
+  return s
+}
+function sumByOffsets(view: DataView, offsets: Uint32Array, count: number): number {
+  let s = 0
+  for (let i = 0; i < count; i++) s = (s + view.getUint32(offsets[2 * i]!, true)) | 0
+  return s
+}
+const onRecord = (r: Rec) => {
+  check ^= r.seq
+  n++
+}
+
+type Mode = 'native' | 'raw' | 'rawOffsets' | 'decoded'
+
 /** Fills the ring with N records from this process, then times `drain`. */
-function timeDrain(mode: 'raw' | 'decoded' | 'native'): number {
+function timeDrain(mode: Mode): number {
   using coll = loadProducer(process.pid, 1000)
   using link = coll.program('produce').attach()
   for (let i = 0; i < N / 1000; i++) void process.ppid
   link.close()
   using rb = coll.ringBuffer<Rec>('rb', { codec: recCodec, lost: { map: coll.map('stats'), key: 1 } })
-  let n = 0
-  let check = 0
-  if (mode === 'native') {
-    rb.onBatch((b) => (n += b.count)) // the SDK's own cost: native drain + one JS call per batch
-  } else if (mode === 'raw') {
-    rb.onBatch((b) => {
-      const { offsets, view, count } = b
-      let s = 0 // local int32 accumulator, as in C: a captured float would allocate per record
-      for (let i = 0; i < count; i++) s = (s + view.getUint32(offsets[2 * i]!, true)) | 0
-      check ^= s
-      n += count
-    })
-  } else {
-    rb.on('data', (r) => {
-      check ^= r.seq
-      n++
-    })
-  }
+  n = 0
+  if (mode === 'native') rb.onBatch(onBatchCount)
+  else if (mode === 'raw') rb.onBatch(onBatchRaw)
+  else if (mode === 'rawOffsets') rb.onBatch(onBatchRawOffsets)
+  else rb.on('data', onRecord)
   const t0 = process.hrtime.bigint()
   rb.consume()
   const dt = Number(process.hrtime.bigint() - t0)
   if (n !== N) throw new Error(`${mode}: drained ${n} of ${N} (lost ${rb.refreshLost()})`)
-  void check
   return dt / n
 }
 
@@ -100,21 +137,30 @@ function jsDecodeFloor(): number {
     view.setUint32(i * 72 + 16, process.pid, true)
     view.setUint32(i * 72 + 20, 7, true)
   }
-  let check = 0
-  let n = 0
-  const listener = (r: Rec) => {
-    check ^= r.seq
-    n++
-  }
+  n = 0
   const t0 = process.hrtime.bigint()
   for (let done = 0; done < N; done += count) {
-    for (let i = 0; i < count; i++) view.setUint32(i * 72, done + i, true)
-    // records of one size (64 bytes, 72 apart): walked by stride, as the SDK's loop does for such batches
-    for (let off = 0, end = count * 72; off < end; off += 72) listener(recCodec.decode(view, off))
+    writeSeqs(view, count, done)
+    decodeBatch(view, count, onRecord)
   }
   const dt = Number(process.hrtime.bigint() - t0)
-  void check
   return dt / n
+}
+
+/** Writes fresh seq values into a batch of the floor, as the producer does. */
+function writeSeqs(view: DataView, count: number, firstSeq: number): void {
+  for (let i = 0; i < count; i++) view.setUint32(i * 72, firstSeq + i, true)
+}
+
+/**
+ * Decodes one batch of the floor: its own function, called per batch as the
+ * SDK's loop is. A loop that runs only inside one long call is left to
+ * on-stack replacement, which on Node 24 gave a floor of 31 ns/record against
+ * 17 for the ring's whole decoded drain.
+ */
+function decodeBatch(view: DataView, count: number, listener: (r: Rec) => void): void {
+  // records of one size (64 bytes, 72 apart): walked by stride, as the SDK's loop does for such batches
+  for (let off = 0, end = count * 72; off < end; off += 72) listener(recCodec.decode(view, off))
 }
 
 function cDrain(): number {
@@ -157,13 +203,15 @@ if (args.includes('--live')) {
 } else {
   const cold = { raw: timeDrain('raw'), decoded: timeDrain('decoded') } // warm-up, reported
   timeDrain('native')
+  timeDrain('rawOffsets')
   jsDecodeFloor()
-  const rows = { c: [] as number[], native: [] as number[], raw: [] as number[], decoded: [] as number[], floor: [] as number[] }
-  const ratios = { native: [] as number[], raw: [] as number[], decoded: [] as number[], floor: [] as number[] }
+  const modes = ['native', 'raw', 'rawOffsets', 'decoded'] as const
+  const rows = { c: [] as number[], native: [] as number[], raw: [] as number[], rawOffsets: [] as number[], decoded: [] as number[], floor: [] as number[] }
+  const ratios = { native: [] as number[], raw: [] as number[], rawOffsets: [] as number[], decoded: [] as number[], floor: [] as number[] }
   for (let r = 0; r < RUNS; r++) {
     const c = cDrain()
     rows.c.push(c)
-    for (const mode of ['native', 'raw', 'decoded'] as const) {
+    for (const mode of modes) {
       const t = timeDrain(mode)
       rows[mode].push(t)
       ratios[mode].push(t / c)
@@ -178,17 +226,23 @@ if (args.includes('--live')) {
     c_ns: round(median(rows.c)),
     raw_ratio: round(median(ratios.raw)),
     decoded_ratio: round(median(ratios.decoded)),
+    sdk_raw_offsets_ns: round(median(rows.rawOffsets)),
+    raw_offsets_ratio: round(median(ratios.rawOffsets)),
     sdk_native_ns: round(median(rows.native)),
     native_ratio: round(median(ratios.native)),
     js_decode_floor_ns: round(median(rows.floor)),
     js_decode_floor_ratio: round(median(ratios.floor)),
     cold_raw_ns: round(cold.raw),
     cold_decoded_ns: round(cold.decoded),
+    node: process.version,
   }
   const runs = (xs: number[]) => xs.map((x) => round(x)).join(' ')
-  console.log(`per-round ratios to C: raw ${runs(ratios.raw)} | decoded ${runs(ratios.decoded)} | native ${runs(ratios.native)}`)
+  const iqr = (xs: number[]) => `${round(quantile(xs, 0.25))}-${round(quantile(xs, 0.75))}`
+  console.log(`per-round ratios to C: raw ${runs(ratios.raw)} | decoded ${runs(ratios.decoded)} | SDK alone ${runs(ratios.native)}`)
   console.log(`ns/event: C ${runs(rows.c)} | raw ${runs(rows.raw)} | decoded ${runs(rows.decoded)}`)
+  console.log(`middle half of the rounds (ratio to C): raw ${iqr(ratios.raw)}, decoded ${iqr(ratios.decoded)}, SDK alone ${iqr(ratios.native)}`)
   console.log(`drain ${N} x 64 B records, ${RUNS} rounds (medians): raw ${res.sdk_raw_ns} ns/event (${res.raw_ratio}x C), decoded ${res.sdk_decoded_ns} (${res.decoded_ratio}x), libbpf C ${res.c_ns}`)
+  console.log(`raw walked by the offsets array even though the batch has one record size: ${res.sdk_raw_offsets_ns} ns/event (${res.raw_offsets_ratio}x C)`)
   console.log(`SDK alone (native drain + one JS call per batch, no per-record JS): ${res.sdk_native_ns} ns/event (${res.native_ratio}x C)`)
   console.log(`decoding alone (same codec and listener over a plain ArrayBuffer, no ring): ${res.js_decode_floor_ns} ns/event (${res.js_decode_floor_ratio}x C, ${process.version})`)
   console.log(`first (cold-JIT) drain: raw ${res.cold_raw_ns}, decoded ${res.cold_decoded_ns} ns/event`)
