@@ -157,6 +157,13 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
       const e = ev as { headers?: unknown; request?: { headers?: unknown }; response?: { headers?: unknown } }
       const problem = headersProblem(e.headers) ?? headersProblem(e.request?.headers) ?? headersProblem(e.response?.headers)
       if (problem) this.diagnostics.invalidEvent(`${ev.type} ${String((ev as { id?: unknown }).id)}: ${problem} (the bad entries are ignored)`)
+      const time = (ev as { time?: unknown }).time
+      if (typeof time !== 'string' && (ev.type === 'http.request' || ev.type === 'http.stream_event' || ev.type === 'http.exchange')) {
+        // exchanges and diagnostics carry `time` as a string; a number or Date is converted, anything else replaced
+        const fixed = timeString(time)
+        this.diagnostics.invalidEvent(`${ev.type} ${String((ev as { id?: unknown }).id)}: time is ${describeTime(time)}, not a string (${fixed.converted ? 'converted' : "the monitor's clock is used"})`)
+        ev = { ...ev, time: fixed.time } as typeof ev
+      }
       switch (ev.type) {
         case 'http.request':
           this.counters.httpEvents++
@@ -393,4 +400,17 @@ function checkOptions(o: LlmMonitorOptions): void {
   numberIn('LlmMonitor: scannerTimeoutMs', o.scannerTimeoutMs, 0, 2 ** 31 - 1, true)
   func('LlmMonitor: workloadOf', o.workloadOf)
   if (o.maxWorkloads !== undefined && o.maxWorkloads !== 0) positiveInt('LlmMonitor: maxWorkloads', o.maxWorkloads)
+}
+
+/** An event time that is not a string, as an ISO string: epoch milliseconds and Dates converted, anything else now. */
+function timeString(time: unknown): { time: string; converted: boolean } {
+  const ms = time instanceof Date ? time.getTime() : typeof time === 'number' ? time : NaN
+  if (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15) return { time: new Date(ms).toISOString(), converted: true }
+  return { time: new Date().toISOString(), converted: false }
+}
+
+function describeTime(time: unknown): string {
+  if (time === null) return 'null'
+  if (time instanceof Date) return 'a Date'
+  return typeof time === 'number' ? `the number ${time}` : typeof time
 }

@@ -483,6 +483,28 @@ describe('LlmMonitor on hostile pushes', () => {
     expect(h.exchanges[0]!.process).toEqual({ pid: 0, tid: 0, comm: '' })
   })
 
+  it('an event time that is not a string is a parse error; epoch ms and Dates are converted, anything else is now', () => {
+    const h = harness({ scanners: [] })
+    const times: unknown[] = [1_795_000_000_000, new Date(Date.UTC(2026, 10, 22, 3, 0, 0)), undefined, { t: 1 }]
+    const before = Date.now()
+    times.forEach((time, i) => {
+      h.monitor.push(request(`t${i}`, { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }))
+      h.monitor.push({ ...(end(`t${i}`) as object), time } as never) // the exchange's time is its end's
+    })
+    expect(h.exchanges.map((x) => x.time).slice(0, 2)).toEqual([new Date(1_795_000_000_000).toISOString(), '2026-11-22T03:00:00.000Z'])
+    for (const x of h.exchanges.slice(2)) {
+      expect(typeof x.time).toBe('string')
+      expect(Date.parse(x.time)).toBeGreaterThanOrEqual(before - 1)
+    }
+    expect(h.monitor.stats()).toMatchObject({ parseErrors: 4, internalErrors: 0 })
+    expect(h.diagnostics.map((d) => d.message)).toEqual([
+      'http.exchange t0: time is the number 1795000000000, not a string (converted)',
+      'http.exchange t1: time is a Date, not a string (converted)',
+      "http.exchange t2: time is undefined, not a string (the monitor's clock is used)",
+      "http.exchange t3: time is object, not a string (the monitor's clock is used)",
+    ])
+  })
+
   it('counts a recogniser that names an unknown wire format', () => {
     const h = harness({ scanners: [], recognisers: [() => ({ provider: 'acme', operation: 'chat', format: 'acme-wire' as never })] })
     h.monitor.push(request('a', { messages: [] }))
