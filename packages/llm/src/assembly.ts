@@ -149,6 +149,13 @@ export class CompletionBuilder {
     if (this.rejected.length < 10) this.rejected.push(what)
   }
 
+  /** `x` when it is a string; undefined when absent; a present value of another type is rejected (a parse error) and skipped. */
+  textField(x: unknown, what: string): string | undefined {
+    if (typeof x === 'string') return x
+    if (x !== undefined && x !== null) this.reject(`${what} is ${Array.isArray(x) ? 'a list' : typeof x}, not text`)
+    return undefined
+  }
+
   takeRejected(): string[] {
     const r = this.rejected
     if (r.length) this.rejected = []

@@ -539,6 +539,55 @@ describe('LlmMonitor on hostile pushes', () => {
     ])
   })
 
+  it('every provider reports a wrong-typed text field in a stream as a parse error and keeps the good chunks', () => {
+    const cases: { url: string; body: object; events: unknown[]; message: string }[] = [
+      {
+        url: 'https://api.anthropic.com/v1/messages',
+        body: { model: 'claude-sonnet-4-5', stream: true, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] },
+        events: [
+          { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 7 } },
+          { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'ok' } },
+        ],
+        message: 'stream event: delta.text is number, not text',
+      },
+      {
+        url: 'https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse',
+        body: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] },
+        events: [{ candidates: [{ content: { parts: [{ text: ['x'] }] } }] }, { candidates: [{ content: { parts: [{ text: 'ok' }] } }] }],
+        message: 'stream event: parts[].text is a list, not text',
+      },
+      {
+        url: 'https://api.cohere.com/v2/chat',
+        body: { model: 'command-r', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+        events: [
+          { type: 'content-delta', index: 0, delta: { message: { content: { text: { t: 1 } } } } },
+          { type: 'content-delta', index: 0, delta: { message: { content: { text: 'ok' } } } },
+        ],
+        message: 'stream event: delta.message.content.text is object, not text',
+      },
+      {
+        url: 'http://127.0.0.1:11434/api/chat',
+        body: { model: 'llama3', messages: [{ role: 'user', content: 'hi' }] },
+        events: [{ model: 'llama3', message: { role: 'assistant', content: true } }, { model: 'llama3', message: { role: 'assistant', content: 'ok' }, done: true }],
+        message: 'stream event: message.content is boolean, not text',
+      },
+    ]
+    for (const c of cases) {
+      const h = harness()
+      const u = new URL(c.url)
+      const ollama = u.port === '11434'
+      h.monitor.push({
+        type: 'http.request', id: 'p', time: 't0', method: 'POST', scheme: u.protocol.slice(0, -1), authority: u.host, path: u.pathname + u.search,
+        headers: [['content-type', 'application/json']], body: body(c.body), process: { pid: 1, tid: 1, comm: 'agent' },
+      } as never)
+      for (const e of c.events) h.monitor.push(streamEvent('p', { kind: ollama ? 'ndjson' : 'sse', data: JSON.stringify(e) }))
+      h.monitor.push(end('p'))
+      expect(h.exchanges[0]?.completion?.text, c.url).toBe('ok')
+      expect(h.monitor.stats(), c.url).toMatchObject({ parseErrors: 1, internalErrors: 0 })
+      expect(h.diagnostics.map((d) => d.message), c.url).toEqual([c.message])
+    }
+  })
+
   it('a request whose messages is not a list is a parse error; the exchange is still emitted', () => {
     const h = harness()
     h.monitor.push(request('m', { model: 'gpt-4o', messages: 'hello' }))

@@ -103,7 +103,7 @@ export const anthropicMessagesAdapter: WireAdapter = {
         const b = get(data, 'content_block')
         const index = num(get(data, 'index')) ?? 0
         const bt = str(get(b, 'type'))
-        if (bt === 'text') out.appendText(str(get(b, 'text')))
+        if (bt === 'text') out.appendText(out.textField(get(b, 'text'), 'content_block.text'))
         else if (bt === 'tool_use' || bt === 'server_tool_use') {
           out.startToolCall(index, str(get(b, 'id')), str(get(b, 'name')))
           // the start block carries `input: {}`; the arguments come as input_json_delta fragments
@@ -115,8 +115,8 @@ export const anthropicMessagesAdapter: WireAdapter = {
       case 'content_block_delta': {
         const d = get(data, 'delta')
         const dt = str(get(d, 'type'))
-        if (dt === 'text_delta') out.appendText(str(get(d, 'text')))
-        else if (dt === 'input_json_delta') out.appendToolArguments(num(get(data, 'index')) ?? 0, str(get(d, 'partial_json')))
+        if (dt === 'text_delta') out.appendText(out.textField(get(d, 'text'), 'delta.text'))
+        else if (dt === 'input_json_delta') out.appendToolArguments(num(get(data, 'index')) ?? 0, out.textField(get(d, 'partial_json'), 'delta.partial_json'))
         break // thinking_delta, signature_delta, citations_delta: not completion text
       }
       case 'message_delta': {
@@ -140,7 +140,7 @@ export const anthropicMessagesAdapter: WireAdapter = {
     if (model) out.model = model
     for (const b of arr(get(body, 'content'))) {
       const type = str(get(b, 'type'))
-      if (type === 'text') out.appendText(str(get(b, 'text')))
+      if (type === 'text') out.appendText(out.textField(get(b, 'text'), 'content[].text'))
       else if (type === 'tool_use' || type === 'server_tool_use') out.addToolCall(str(get(b, 'id')), str(get(b, 'name')) ?? '', argsText(get(b, 'input')))
     }
     const reason = str(get(body, 'stop_reason'))

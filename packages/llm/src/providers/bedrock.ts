@@ -87,10 +87,9 @@ function converseEvent(out: CompletionBuilder, type: string | undefined, e: Json
     case 'contentBlockDelta': {
       const idx = num(get(e, 'contentBlockIndex')) ?? 0
       const d = get(e, 'delta')
-      const text = str(get(d, 'text'))
-      if (text !== undefined) out.appendText(text)
-      const input = get(d, 'toolUse', 'input')
-      if (typeof input === 'string') out.appendToolArguments(idx, input)
+      out.appendText(out.textField(get(d, 'text'), 'delta.text'))
+      const input = out.textField(get(d, 'toolUse', 'input'), 'delta.toolUse.input')
+      if (input !== undefined) out.appendToolArguments(idx, input)
       break
     }
     case 'messageStop': {

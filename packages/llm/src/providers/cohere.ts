@@ -30,16 +30,16 @@ export const cohereChatAdapter: WireAdapter = {
         break
       }
       case 'content-delta':
-        out.appendText(str(get(data, 'delta', 'message', 'content', 'text')))
+        out.appendText(out.textField(get(data, 'delta', 'message', 'content', 'text'), 'delta.message.content.text'))
         break
       case 'tool-call-start': {
         const tc = get(data, 'delta', 'message', 'tool_calls')
         out.startToolCall(index, str(get(tc, 'id')), str(get(tc, 'function', 'name')))
-        out.appendToolArguments(index, str(get(tc, 'function', 'arguments')))
+        out.appendToolArguments(index, out.textField(get(tc, 'function', 'arguments'), 'tool call arguments'))
         break
       }
       case 'tool-call-delta':
-        out.appendToolArguments(index, str(get(data, 'delta', 'message', 'tool_calls', 'function', 'arguments')))
+        out.appendToolArguments(index, out.textField(get(data, 'delta', 'message', 'tool_calls', 'function', 'arguments'), 'tool call arguments'))
         break
       case 'message-end': {
         const r = str(get(data, 'delta', 'finish_reason'))

@@ -71,7 +71,7 @@ function response(out: CompletionBuilder, r: Json): void {
   if (model) out.model = model
   const cand = arr(get(r, 'candidates'))[0]
   for (const p of arr(get(cand, 'content', 'parts'))) {
-    const text = str(get(p, 'text'))
+    const text = out.textField(get(p, 'text'), 'parts[].text')
     if (text !== undefined) {
       if (get(p, 'thought') !== true) out.appendText(text)
     } else if (obj(get(p, 'functionCall'))) {

@@ -34,7 +34,7 @@ function line(out: CompletionBuilder, data: Json, generate: boolean): void {
   }
   const model = str(get(data, 'model'))
   if (model) out.model = model
-  out.appendText(generate ? str(get(data, 'response')) : str(get(data, 'message', 'content')))
+  out.appendText(generate ? out.textField(get(data, 'response'), 'response') : out.textField(get(data, 'message', 'content'), 'message.content'))
   // Ollama sends each tool call whole, in one line
   addOpenaiToolCalls(out, get(data, 'message', 'tool_calls'))
   if (get(data, 'done') === true) {
