@@ -386,6 +386,20 @@ describe('LlmMonitor on hostile input', () => {
     expect(h.monitor.stats().eventstreamErrors).toBe(1)
   })
 
+  it('a Converse delta whose text is not text is a parse error; the good deltas are kept', () => {
+    const req = httpRequest('POST', 'bedrock-runtime.us-east-1.amazonaws.com', '/model/amazon.nova-pro-v1%3A0/converse-stream', [['Content-Type', 'application/json']], JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hi' }] }] }))
+    const frames = [
+      eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 42 } }),
+      eventFrame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'Hello' } }),
+      eventFrame('messageStop', { stopReason: 'end_turn' }),
+    ]
+    const h = harness()
+    h.feed(recsOf(req, httpResponse(200, [['Content-Type', 'application/vnd.amazon.eventstream']], frames, { chunked: true })))
+    expect(h.exchanges[0]!.completion.text).toBe('Hello')
+    expect(h.monitor.stats()).toMatchObject({ parseErrors: 1, internalErrors: 0 })
+    expect(h.diagnostics.map((d) => d.message)).toEqual(["stream event 'contentBlockDelta': delta.text is number, not text"])
+  })
+
   it('reports an exception frame as the provider error', () => {
     const req = httpRequest('POST', 'bedrock-runtime.us-east-1.amazonaws.com', '/model/amazon.nova-pro-v1%3A0/converse-stream', [['Content-Type', 'application/json']], JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hi' }] }] }))
     const h = harness()
