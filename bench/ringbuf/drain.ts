@@ -7,9 +7,9 @@
  * (drain-c). One untimed warm-up drain per mode first (JIT warm-up is a
  * one-time cost of a long-lived consumer; its figure is printed), then RUNS
  * rounds of C, SDK alone, raw (by stride, then by offsets), decoded, decoding
- * alone. Ratios are medians of per-round ratios (each SDK
- * drain against the C drain of the same round), which cancels most of this
- * VM's drift. Prints ns/event and ratios and a final JSON line.
+ * alone. Ratios are medians of per-round ratios (each SDK drain against the C
+ * drain of the same round), which cancels most of this VM's drift. Prints
+ * ns/event and ratios and a final JSON line.
  *
  * Live (--live): a child calls getppid() flat out on one core (1000 records per
  * call) for 3 s while the SDK consumes on the event loop; prints the delivered
@@ -65,6 +65,7 @@ function loadProducer(target: number, batch: number): Collection {
  * target"), a cost no agent pays.
  */
 let n = 0
+/** XOR of what the consumers read, so that no read is dead code */
 let check = 0
 /** the SDK's own cost: native drain + one JS call per batch */
 const onBatchCount = (b: RecordBatch) => (n += b.count)
