@@ -339,8 +339,7 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     this.stats.batches++
     for (const h of this.#batchHandlers) h(batch)
     for (const h of this.#batchListeners) h(batch)
-    const wantData = this.#dataListeners.length > 0
-    if (wantData || this.#iterating) this.#deliverRecords(batch, wantData)
+    if (this.#dataListeners.length > 0 || this.#iterating) this.#deliverRecords(batch)
     if (drained && this.#lost) this.#checkLost()
   }
 
@@ -367,9 +366,9 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   }
 
   /** Hot path: one decode and one listener call per record, nothing else allocated. */
-  #deliverRecords(batch: RecordBatch, emitData: boolean): void {
-    // Listeners are fetched once per batch and called directly (no emit() per record).
-    const listeners = emitData ? this.#dataListeners : NO_LISTENERS
+  #deliverRecords(batch: RecordBatch): void {
+    // The listener snapshot is read once per batch and called directly (no emit() per record).
+    const listeners = this.#dataListeners
     let sink: (value: T) => void
     if (listeners.length === 1 && !this.#iterating) sink = listeners[0]!
     else sink = (this.#fanOut ??= (value: T) => this.#fanOutRecord(value))

@@ -161,7 +161,7 @@ export class LlmMonitor extends EventEmitter<LlmMonitorEventMap> {
       if (typeof time !== 'string' && (ev.type === 'http.request' || ev.type === 'http.stream_event' || ev.type === 'http.exchange')) {
         // exchanges and diagnostics carry `time` as a string; a number or Date is converted, anything else replaced
         const fixed = timeString(time)
-        this.diagnostics.invalidEvent(`${ev.type} ${String((ev as { id?: unknown }).id)}: time is ${describeTime(time)}, not a string (${fixed.converted ? 'converted' : "the monitor's clock is used"})`)
+        this.diagnostics.invalidEvent(`${ev.type} ${String((ev as { id?: unknown }).id)}: time is ${fixed.was}, not a string (${fixed.converted ? 'converted' : "the monitor's clock is used"})`)
         ev = { ...ev, time: fixed.time } as typeof ev
       }
       switch (ev.type) {
@@ -402,15 +402,10 @@ function checkOptions(o: LlmMonitorOptions): void {
   if (o.maxWorkloads !== undefined && o.maxWorkloads !== 0) positiveInt('LlmMonitor: maxWorkloads', o.maxWorkloads)
 }
 
-/** An event time that is not a string, as an ISO string: epoch milliseconds and Dates converted, anything else now. */
-function timeString(time: unknown): { time: string; converted: boolean } {
+/** An event time that is not a string, as an ISO string (epoch milliseconds and Dates converted, anything else now), and what it was. */
+function timeString(time: unknown): { time: string; converted: boolean; was: string } {
+  const was = time === null ? 'null' : time instanceof Date ? 'a Date' : typeof time === 'number' ? `the number ${time}` : typeof time
   const ms = time instanceof Date ? time.getTime() : typeof time === 'number' ? time : NaN
-  if (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15) return { time: new Date(ms).toISOString(), converted: true }
-  return { time: new Date().toISOString(), converted: false }
-}
-
-function describeTime(time: unknown): string {
-  if (time === null) return 'null'
-  if (time instanceof Date) return 'a Date'
-  return typeof time === 'number' ? `the number ${time}` : typeof time
+  if (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15) return { time: new Date(ms).toISOString(), converted: true, was }
+  return { time: new Date().toISOString(), converted: false, was }
 }
