@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { bundledObject, Collection, CollectionSpec, NotFoundError, NotSupportedError, probeFeature } from '../src/index.js'
-import { catchErr, cgroup2Root, compileC, describeBpf, testObject } from './helpers.js'
+import { catchErr, cgroup2Root, compileC, describeBpf, firstOutput, testObject } from './helpers.js'
 
 const TARGET_C = `
 #include <stdio.h>
@@ -98,12 +98,7 @@ describeBpf('uprobes', () => {
     const dir = dirname(binary)
     const child = spawn('unshare', ['--mount', 'sh', '-c', `mount -t tmpfs none ${dir} && echo ready && exec sleep 30`], { stdio: ['ignore', 'pipe', 'inherit'] })
     try {
-      // ready, or a clear failure if unshare/mount cannot run here (never a hang until the test timeout)
-      await new Promise<void>((resolve, reject) => {
-        child.stdout!.once('data', () => resolve())
-        child.once('exit', (code) => reject(new Error(`unshare --mount + tmpfs over ${dir} exited with ${code} before it was ready`)))
-        child.once('error', reject)
-      })
+      await firstOutput(child, `unshare --mount with a tmpfs over ${dir}`)
       const hidden = catchErr(() => coll.program('on_entry').attachUprobe({ binary, symbol: 'bpfkit_test_add', pid: child.pid }))
       expect(hidden).toBeInstanceOf(NotFoundError)
       expect((hidden as Error).message).toBe(`process ${child.pid} has no ${binary} in its mount namespace (looked at /proc/${child.pid}/root${binary})`)

@@ -119,6 +119,18 @@ export function catchErr(fn: () => unknown): unknown {
   throw new Error('expected an error')
 }
 
+/**
+ * Resolves at the child's first stdout output (its "ready" line); rejects if it exits or cannot
+ * start first, so a child that fails here fails the test at once instead of hanging it.
+ */
+export function firstOutput(child: ChildProcess, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve())
+    child.once('exit', (code, signal) => reject(new Error(`${what} exited (${signal ?? code}) before it was ready`)))
+    child.once('error', reject)
+  })
+}
+
 /** A long-running node script started by startScript(). */
 export interface Running {
   child: ChildProcess

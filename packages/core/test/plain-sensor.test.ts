@@ -19,7 +19,7 @@ import { PlainSocketSensor, type PlainCloseEvent, type PlainRecord } from '../sr
 import type { TlsRecord } from '../src/sensors/tls/index.js'
 import { InvalidArgumentError } from '../src/errors.js'
 import { assembleStreams, bodies, type Stream } from './fixtures/tls/streams.js'
-import { describeBpf, tempDir, selfSignedCert } from './helpers.js'
+import { describeBpf, firstOutput, tempDir, selfSignedCert } from './helpers.js'
 import { codecForType } from '../src/btf/index.js'
 import type { Codec } from '../src/codec.js'
 import { bundledObject } from '../src/probes.js'
@@ -488,7 +488,7 @@ describeBpf('plain socket sensor', () => {
         process.stdin.once('data', async () => { await get(); agent.destroy(); process.exit(0) })`
       writeFileSync(join(dir, 'keepalive.mjs'), script)
       const child = spawn(process.execPath, [join(dir, 'keepalive.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] })
-      await new Promise((r) => child.stdout!.once('data', r))
+      await firstOutput(child, 'the keep-alive client')
       const s = new PlainSocketSensor({ pids: [child.pid!] })
       const recs: PlainRecord[] = []
       s.on('record', (r) => recs.push(r))

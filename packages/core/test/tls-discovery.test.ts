@@ -21,7 +21,7 @@ import {
   isGoBinary,
   x86ReturnOffsets,
 } from '../src/sensors/tls/index.js'
-import { repoRoot, tempDir } from './helpers.js'
+import { firstOutput, repoRoot, tempDir } from './helpers.js'
 
 const fixtures = join(repoRoot, 'packages', 'core', 'test', 'fixtures', 'tls')
 const hasGo = spawnSync('sh', ['-c', 'command -v go']).status === 0
@@ -135,7 +135,7 @@ describe('file classification', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     try {
-      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()))
+      await firstOutput(child, 'python loading the renamed libssl')
       const found = discoverProcess(child.pid!)
       const t = found.targets.find((x) => x.displayPath === evil)
       expect(t, JSON.stringify(found.targets.map((x) => x.displayPath))).toBeDefined()
