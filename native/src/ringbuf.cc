@@ -1,17 +1,22 @@
-// NativeRingReader: consumer of a BPF_MAP_TYPE_RINGBUF map.
+// NativeRingReader: the kernel side of a BPF_MAP_TYPE_RINGBUF consumer, with zero copies.
 //
 // The ring is mmap'ed the way libbpf's ringbuf.c does it (consumer page RW at offset 0; producer page plus the
-// data area mapped twice, RO, at offset page_size, so records that wrap are contiguous). Our own consumer loop
-// copies committed records into one reusable JS ArrayBuffer (laid out as [offsets | data]: (offset, length)
-// pairs first, then the record bytes), store-releases the consumer position for the whole batch, then calls JS
-// once per batch. The per-batch path is a handful of N-API calls (buffer still attached? call), so small
-// batches that stay in the CPU cache cost little more than big ones.
-// A uv_poll_t on a dup of the map fd (on the environment's own loop) drives it; libuv's epoll is
-// level-triggered, so a wake-up that delivered only maxBatchesPerWake batches fires again while data remains.
+// data area mapped twice, RO, at offset page_size, so records that wrap are contiguous). JS gets the data area
+// itself as an external ArrayBuffer (read-only memory) and reads records where the kernel wrote them. The
+// addon offers three steps, and the JS RingBuffer drives them (ringbuf.ts):
+//   window(cursor)            where unread bytes start and how many there are; JS walks the kernel's record
+//                             headers itself while decoding (one pass over memory, as libbpf's callback does);
+//   fill(offsets, max, cursor) the same walk done here, writing (offset, length) pairs for a RecordBatch;
+//   advance(bytes)            gives the walked bytes back to producers (store-release of consumer_pos), only
+//                             after JS has read them.
+// A uv_poll_t on a dup of the map fd (on the environment's own loop) calls JS's onReadable once per wake-up;
+// libuv's epoll is level-triggered, so a wake-up that left records behind fires again.
 //
-// Object lifetime: the JS callback and the buffer live in a hidden array on the reader object (traced by
-// the GC, not a root), so an idle reader that the program drops is collected and its finalizer unmaps the ring.
-// While polling, the reader holds a strong reference to itself (like an active handle).
+// Lifetimes: the mapping is shared by the reader and every ArrayBuffer made over it, and unmapped when the last
+// lets go. close() cannot wait for the GC to drop the buffers, so it maps zero pages over the ring: the kernel's
+// memory is freed at once, and a view kept past close() reads zeros instead of faulting.
+// The JS callback lives in a hidden array on the reader object (traced by the GC, not a root), so an idle reader
+// that the program drops is collected. While polling, the reader holds a strong reference to itself.
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -20,7 +25,6 @@
 #include <uv.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <unordered_set>
 #include <vector>
@@ -36,25 +40,25 @@ constexpr uint32_t kDiscardBit = 1u << 30;  // BPF_RINGBUF_DISCARD_BIT
 constexpr uint32_t kHdrSize = 8;            // BPF_RINGBUF_HDR_SZ
 
 constexpr size_t kPrefetchAhead = 4096;
+// fill() stops after this many bytes, so the batch is still in the CPU's L2 cache when JS walks it (measured:
+// docs/benchmarks.md, "Session 7")
+constexpr uint64_t kFillBytes = 512 * 1024;
 
-// Copies one record payload. Small records (the common case) are copied in whole 32-byte chunks without a
-// libc call: that may read up to 31 bytes past the payload (still inside the double-mapped data area, which
-// is at least one page longer than any record of <= 256 bytes can reach) and write up to 31 bytes of padding
-// past it (only when the destination has room; the next record overwrites them).
-inline void CopyRecord(uint8_t* dst, const uint8_t* src, uint32_t sz, size_t room) {
-  size_t chunked = ((size_t)sz + 31) & ~(size_t)31;
-  if (sz <= 256 && chunked <= room) {
-    for (size_t i = 0; i < chunked; i += 32) __builtin_memcpy(dst + i, src + i, 32);
-  } else {
-    memcpy(dst, src, sz);
-  }
+// The producer page and the double-mapped data area, shared by the reader and the ArrayBuffers over it.
+struct RingMapping {
+  uint8_t* addr = nullptr;
+  size_t len = 0;
+  int refs = 1;  // the reader's
+};
+
+void UnrefMapping(RingMapping* m) {
+  if (--m->refs > 0) return;
+  munmap(m->addr, m->len);
+  delete m;
 }
 
-// Writes one byte per page so a fresh (calloc'ed, not yet faulted) buffer is resident before records arrive.
-inline void Prefault(void* p, size_t len) {
-  volatile uint8_t* b = static_cast<volatile uint8_t*>(p);
-  for (size_t i = 0; i < len; i += 4096) b[i] = 0;
-}
+// Finalizer of an ArrayBuffer over the data area (runs when its backing store is freed).
+void OnDataBufferFreed(napi_env, void*, void* hint) { UnrefMapping(static_cast<RingMapping*>(hint)); }
 
 class NativeRingReader;
 
@@ -94,8 +98,7 @@ struct Ring {
   int fd = -1;
   void* consMap = MAP_FAILED;
   size_t consLen = 0;
-  void* prodMap = MAP_FAILED;
-  size_t prodLen = 0;
+  RingMapping* mapping = nullptr;  // producer page + data area twice
   unsigned long* consumerPos = nullptr;
   const unsigned long* producerPos = nullptr;
   const uint8_t* data = nullptr;
@@ -103,15 +106,22 @@ struct Ring {
   EnvRings* env = nullptr;  // pending-close accounting
 };
 
-// Unmaps the ring and closes our fd. Safe right after uv_close() (libuv: the fd "can be safely closed
+// Releases the ring and closes our fd. Safe right after uv_close() (libuv: the fd "can be safely closed
 // immediately after a call to uv_poll_stop() or uv_close()"), so the kernel can free the ring's memory
 // without waiting for the next loop iteration: a program that opens and closes rings in a synchronous
-// loop must not accumulate them.
+// loop must not accumulate them. ArrayBuffers still over the data area get zero pages in its place.
 void ReleaseKernelSide(Ring* r) {
-  if (r->prodMap != MAP_FAILED) munmap(r->prodMap, r->prodLen);
+  if (RingMapping* m = r->mapping) {
+    r->mapping = nullptr;
+    if (m->refs > 1) {
+      void* z = mmap(m->addr, m->len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+      (void)z;  // on failure the ring stays mapped until the last buffer is collected
+    }
+    UnrefMapping(m);
+  }
   if (r->consMap != MAP_FAILED) munmap(r->consMap, r->consLen);
   if (r->fd >= 0) close(r->fd);
-  r->prodMap = r->consMap = MAP_FAILED;
+  r->consMap = MAP_FAILED;
   r->fd = -1;
 }
 
@@ -136,37 +146,34 @@ void OnRingClosed(uv_handle_t* h) {
   }
 }
 
-struct BatchBufs {
-  napi_value fn = nullptr, buffer = nullptr;
+// The cursor a JS caller passes to window() and fill(): a Float64Array of at least 4 entries.
+enum Cursor { kStart = 0, kBytes = 1, kSameSize = 2, kDrained = 3, kCursorLen = 4 };
+
+// The walk behind fill(): from the consumer position, without advancing it, notes where each committed record
+// starts (in the data area mapped twice, so offsets are < 2 * size) until `limit` records, kFillBytes bytes, an
+// uncommitted (busy) record or the producer position.
+struct FillResult {
+  uint32_t n = 0;         // records noted
+  uint64_t bytes = 0;     // bytes walked, headers and discarded records included
+  uint32_t sameSize = 0;  // the size of every record when they all have one and sit back to back, else 0
+  bool drained = false;   // stopped because nothing more was ready
 };
 
-enum class FillStop { Limit, Empty, Busy, Full, NeedGrow };
-
-struct Fill {
-  uint64_t cons = 0;     // in: consumer position; out: position after the last record taken
-  uint32_t n = 0;        // records copied
-  uint32_t needSize = 0; // NeedGrow: size of the record that does not fit
-  uint32_t sameSize = 0; // the size of every record copied when they all have one size, else 0
-};
-
-// The hot loop: copies committed records from the ring into dst (8-byte aligned offsets) until `limit`
-// records, a full dst, an uncommitted (busy) record or the producer position.
-inline FillStop FillBatch(const Ring* r, uint8_t* __restrict dst, size_t cap, uint32_t* __restrict offs,
-                          uint32_t limit, Fill* f) {
+inline FillResult FillOffsets(const Ring* r, uint32_t* __restrict offs, uint32_t limit) {
   const uint8_t* ring = r->data;
   const uint64_t mask = r->mask;
-  const unsigned long* prodPtr = r->producerPos;
-  uint64_t cons = f->cons;
-  uint64_t prod = __atomic_load_n(prodPtr, __ATOMIC_ACQUIRE);
-  size_t off = 0;
+  const uint64_t start = __atomic_load_n(r->consumerPos, __ATOMIC_RELAXED);  // only we write it
+  uint64_t prod = __atomic_load_n(r->producerPos, __ATOMIC_ACQUIRE);
+  uint64_t cons = start;
   uint32_t n = 0;
   uint32_t same = UINT32_MAX;  // not set yet
-  FillStop why = FillStop::Limit;
-  while (n < limit) {
+  bool gap = false;            // a discarded record between two noted ones breaks the stride
+  FillResult res;
+  while (n < limit && cons - start < kFillBytes) {
     if (cons >= prod) {
-      prod = __atomic_load_n(prodPtr, __ATOMIC_ACQUIRE);
+      prod = __atomic_load_n(r->producerPos, __ATOMIC_ACQUIRE);
       if (cons >= prod) {
-        why = FillStop::Empty;
+        res.drained = true;
         break;
       }
     }
@@ -176,33 +183,24 @@ inline FillStop FillBatch(const Ring* r, uint8_t* __restrict dst, size_t cap, ui
     __builtin_prefetch(hdr + kPrefetchAhead);
     uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(hdr), __ATOMIC_ACQUIRE);
     if (len & kBusyBit) {
-      why = FillStop::Busy;
+      res.drained = true;
       break;
     }
     uint32_t sz = len & ~(kBusyBit | kDiscardBit);
-    if (!(len & kDiscardBit)) {
-      if (off + sz > cap) {
-        if (n == 0) {
-          f->needSize = sz;
-          why = FillStop::NeedGrow;
-        } else {
-          why = FillStop::Full;  // deliver what we have; this record starts the next batch
-        }
-        break;
-      }
-      CopyRecord(dst + off, hdr + kHdrSize, sz, cap - off);
-      offs[2 * n] = (uint32_t)off;
+    if (len & kDiscardBit) {
+      if (n) gap = true;
+    } else {
+      offs[2 * n] = (uint32_t)(cons & mask) + kHdrSize;
       offs[2 * n + 1] = sz;
       if (same != sz) same = same == UINT32_MAX ? sz : 0;
       n++;
-      off += ((size_t)sz + 7) & ~(size_t)7;
     }
     cons += ((uint64_t)sz + kHdrSize + 7) & ~7ULL;
   }
-  f->cons = cons;
-  f->n = n;
-  f->sameSize = same == UINT32_MAX ? 0 : same;
-  return why;
+  res.n = n;
+  res.bytes = cons - start;
+  res.sameSize = same == UINT32_MAX || gap ? 0 : same;
+  return res;
 }
 
 class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
@@ -214,10 +212,12 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
                            InstanceMethod<&NativeRingReader::Stop>("stop"),
                            InstanceMethod<&NativeRingReader::RefFn>("ref"),
                            InstanceMethod<&NativeRingReader::UnrefFn>("unref"),
-                           InstanceMethod<&NativeRingReader::Consume>("consume"),
+                           InstanceMethod<&NativeRingReader::DataBuffer>("dataBuffer"),
+                           InstanceMethod<&NativeRingReader::Window>("window"),
+                           InstanceMethod<&NativeRingReader::FillFn>("fill"),
+                           InstanceMethod<&NativeRingReader::Advance>("advance"),
                            InstanceMethod<&NativeRingReader::Available>("available"),
                            InstanceAccessor<&NativeRingReader::Size>("size"),
-                           InstanceAccessor<&NativeRingReader::DataOffset>("dataOffset"),
                            InstanceMethod<&NativeRingReader::Close>("close"),
                        });
   }
@@ -230,36 +230,9 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     int mapFd;
     if (!ArgFd(info, 0, op, &mapFd)) return;
     if (!info[1].IsFunction()) {
-      ThrowType(env, op, "onBatch must be a function");
+      ThrowType(env, op, "onReadable must be a function");
       return;
     }
-    uint32_t bufferSize = 4u << 20, maxRecords = 65536, maxBatches = 16;
-    if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull()) {
-      if (!info[2].IsObject()) {
-        ThrowType(env, op, "options must be an object");
-        return;
-      }
-      Napi::Object o = info[2].As<Napi::Object>();
-      if (!OptU32(env, o, "bufferSize", op, &bufferSize) || !OptU32(env, o, "maxRecordsPerBatch", op, &maxRecords) ||
-          !OptU32(env, o, "maxBatchesPerWake", op, &maxBatches))
-        return;
-    }
-    if (bufferSize < 8 || bufferSize > (1u << 30)) {
-      ThrowInvalid(env, op, "bufferSize must be 8 bytes .. 1 GiB");
-      return;
-    }
-    if (maxRecords < 1 || maxRecords > (1u << 24)) {
-      ThrowInvalid(env, op, "maxRecordsPerBatch must be 1 .. 16777216");
-      return;
-    }
-    if (maxBatches < 1) {
-      ThrowInvalid(env, op, "maxBatchesPerWake must be >= 1");
-      return;
-    }
-    dataCap_ = (bufferSize + 7) & ~7u;
-    maxRecords_ = maxRecords;
-    dataOffset_ = (size_t)maxRecords * 8;
-    maxBatchesPerWake_ = maxBatches;
 
     struct bpf_map_info mi;
     int err = MapInfoByFd(mapFd, &mi);
@@ -274,6 +247,12 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     }
     if (mi.max_entries == 0 || (mi.max_entries & (mi.max_entries - 1)) != 0) {
       ThrowInvalid(env, op, "ring size is not a power of two");
+      return;
+    }
+    // Offsets into the double-mapped data area are u32s, so it must stay below 4 GiB.
+    if (mi.max_entries > (1u << 30)) {
+      ThrowInvalid(env, op, "ring buffers larger than 1 GiB are not supported (this one has " +
+                                std::to_string(mi.max_entries) + " bytes)");
       return;
     }
 
@@ -294,32 +273,33 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       ThrowErrno(env, "mmap", e, "consumer page of the ring buffer");
       return;
     }
-    r->prodLen = page + 2 * (size_t)mi.max_entries;
-    r->prodMap = mmap(nullptr, r->prodLen, PROT_READ, MAP_SHARED, r->fd, (off_t)page);
-    if (r->prodMap == MAP_FAILED) {
+    size_t prodLen = page + 2 * (size_t)mi.max_entries;
+    void* prod = mmap(nullptr, prodLen, PROT_READ, MAP_SHARED, r->fd, (off_t)page);
+    if (prod == MAP_FAILED) {
       int e = errno;
       FreeRing(r);
       ThrowErrno(env, "mmap", e, "producer page and data area of the ring buffer");
       return;
     }
+    r->mapping = new RingMapping();
+    r->mapping->addr = static_cast<uint8_t*>(prod);
+    r->mapping->len = prodLen;
     r->consumerPos = static_cast<unsigned long*>(r->consMap);
-    r->producerPos = static_cast<const unsigned long*>(r->prodMap);
-    r->data = static_cast<const uint8_t*>(r->prodMap) + page;
+    r->producerPos = static_cast<const unsigned long*>(prod);
+    r->data = static_cast<const uint8_t*>(prod) + page;
     r->mask = mi.max_entries - 1;
     size_ = mi.max_entries;
 
-    // Hidden holder [onBatch, buffer] on `this`; weak references to both for the per-batch path.
-    Napi::Array holder = Napi::Array::New(env, 2);
+    // Hidden holder [onReadable] on `this`; a weak reference to the callback for the poll path.
+    Napi::Array holder = Napi::Array::New(env, 1);
     holder.Set(0u, info[1]);
     AddonData* ad = GetAddonData(env);
     napi_property_descriptor d = {};
     d.name = ad->holderKey.Value();
     d.value = holder;
     d.attributes = napi_default;
-    BatchBufs b;
     if (env.IsExceptionPending() || napi_define_properties(env, info.This(), 1, &d) != napi_ok ||
-        napi_create_reference(env, holder, 0, &holder_) != napi_ok ||
-        napi_create_reference(env, info[1], 0, &fnRef_) != napi_ok || !NewBuffer(env, dataCap_, &b)) {
+        napi_create_reference(env, info[1], 0, &fnRef_) != napi_ok) {
       FreeRing(r);
       if (!env.IsExceptionPending()) ThrowErrno(env, op, ENOMEM);
       return;
@@ -332,10 +312,8 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
   ~NativeRingReader() override {
     // GC'd (idle) reader or environment teardown: release the ring. No JS-facing calls here.
     DoClose(true);
-    for (napi_ref* ref : {&holder_, &fnRef_, &bufRef_}) {
-      if (*ref) napi_delete_reference(env_, *ref);
-      *ref = nullptr;
-    }
+    if (fnRef_) napi_delete_reference(env_, fnRef_);
+    fnRef_ = nullptr;
   }
 
   // Called by the environment's async cleanup hook.
@@ -360,12 +338,14 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
       self->StopPoll();
       return;
     }
-    self->Drain(env, UINT64_MAX, self->maxBatchesPerWake_, true);
+    napi_value recv, result;
+    napi_get_global(env, &recv);  // napi_make_callback needs an object; the callback does not use `this`
+    if (napi_make_callback(env, self->actx_, recv, fn, 0, nullptr, &result) != napi_ok) ReportPending(env);
   }
 
  private:
   bool Alive(Napi::Env env, const char* op) {
-    if (!ring_ || closeRequested_) {
+    if (!ring_) {
       ThrowClosed(env, op, "NativeRingReader");
       return false;
     }
@@ -381,11 +361,6 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
 
   void DoClose(bool fromDestructor) {
     if (!ring_) return;
-    if (inBatch_ && !fromDestructor) {  // close() from inside onBatch: finish the batch first
-      closeRequested_ = true;
-      StopPoll();
-      return;
-    }
     StopPoll();
     if (actx_ && !fromDestructor) napi_async_destroy(env_, actx_);
     actx_ = nullptr;
@@ -393,7 +368,6 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     strong_ = false;
     Ring* r = ring_;
     ring_ = nullptr;
-    closeRequested_ = false;
     EnvRings* er = er_;
     er_ = nullptr;
     if (er) er->live.erase(this);
@@ -408,78 +382,6 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     }
   }
 
-  // Fetches the callback and the buffer; replaces the buffer if JS detached it (for example by transferring it).
-  // The hot path: two reference lookups and one detach check; the raw pointers are cached in the reader.
-  bool GetBufs(napi_env env, BatchBufs* b) {
-    if (napi_get_reference_value(env, fnRef_, &b->fn) != napi_ok || !b->fn) {
-      ThrowState(env, "NativeRingReader", "internal state of the reader was collected");
-      return false;
-    }
-    bool detached = true;
-    if (napi_get_reference_value(env, bufRef_, &b->buffer) == napi_ok && b->buffer &&
-        napi_is_detached_arraybuffer(env, b->buffer, &detached) == napi_ok && !detached)
-      return true;
-    return NewBuffer(env, dataCap_, b);
-  }
-
-  // Allocates the [offsets | data] buffer with `cap` data bytes and makes it the current one.
-  bool NewBuffer(napi_env env, size_t cap, BatchBufs* b) {
-    napi_value holder;
-    if (napi_get_reference_value(env, holder_, &holder) != napi_ok || !holder) {
-      ThrowState(env, "NativeRingReader", "internal state of the reader was collected");
-      return false;
-    }
-    void* p;
-    napi_value ab;
-    if (napi_create_arraybuffer(env, dataOffset_ + cap, &p, &ab) != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (!pending)
-        ThrowErrno(env, "NativeRingReader", ENOMEM, "cannot allocate a " + std::to_string(dataOffset_ + cap) + "-byte buffer");
-      return false;
-    }
-    napi_ref ref;
-    if (napi_set_element(env, holder, 1, ab) != napi_ok || napi_create_reference(env, ab, 0, &ref) != napi_ok) return false;
-    if (bufRef_) napi_delete_reference(env, bufRef_);
-    bufRef_ = ref;
-    Prefault(p, dataOffset_ + cap);
-    offsets_ = static_cast<uint32_t*>(p);
-    data_ = static_cast<uint8_t*>(p) + dataOffset_;
-    dataCap_ = cap;
-    b->buffer = ab;
-    return true;
-  }
-
-  // A record larger than the data area: a bigger buffer (kept for later batches).
-  bool Grow(napi_env env, uint32_t need, BatchBufs* b) {
-    size_t cap = dataCap_ * 2;
-    size_t want = ((size_t)need + 7) & ~(size_t)7;
-    if (cap < want) cap = want;
-    if (cap > ((size_t)1 << 31)) cap = want;
-    return NewBuffer(env, cap, b);
-  }
-
-  // Calls onBatch(count, buffer, drained, sameSize). Returns false when it threw (poll path: reported as an
-  // uncaught exception). `drained`: the ring was empty (or the next record still being written) when the batch
-  // ended. `sameSize`: every record has this size (then record i starts at i * round_up(sameSize, 8)), or 0.
-  bool Deliver(napi_env env, const BatchBufs& b, uint32_t n, bool drained, uint32_t sameSize, bool fromPoll) {
-    napi_value argv[4];
-    napi_value recv;
-    napi_create_uint32(env, n, &argv[0]);
-    argv[1] = b.buffer;
-    napi_get_boolean(env, drained, &argv[2]);
-    napi_create_uint32(env, sameSize, &argv[3]);
-    napi_get_global(env, &recv);  // napi_make_callback needs an object; the callback does not use `this`
-    napi_value result;
-    inBatch_ = true;
-    napi_status st = fromPoll ? napi_make_callback(env, actx_, recv, b.fn, 4, argv, &result)
-                              : napi_call_function(env, recv, b.fn, 4, argv, &result);
-    inBatch_ = false;
-    if (st == napi_ok) return true;
-    if (fromPoll) ReportPending(env);
-    return false;
-  }
-
   static void ReportPending(napi_env env) {
     bool pending = false;
     napi_is_exception_pending(env, &pending);
@@ -488,61 +390,95 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     if (napi_get_and_clear_last_exception(env, &ex) == napi_ok) napi_fatal_exception(env, ex);
   }
 
-  // The consumer loop. Delivers at most maxRecords records in at most maxBatches onBatch calls.
-  uint64_t Drain(Napi::Env env, uint64_t maxRecords, uint32_t maxBatches, bool fromPoll) {
-    uint64_t delivered = 0;
-    Ring* r = ring_;
-    bool failed = false;
-    for (uint32_t batch = 0; batch < maxBatches && delivered < maxRecords; batch++) {
-      BatchBufs b;
-      if (!GetBufs(env, &b)) {
-        failed = true;
-        break;
+  // The Float64Array cursor argument of window() and fill().
+  bool ArgCursor(const Napi::CallbackInfo& info, size_t i, const char* op, double** out) {
+    if (info.Length() > i && info[i].IsTypedArray()) {
+      Napi::TypedArray t = info[i].As<Napi::TypedArray>();
+      if (t.TypedArrayType() == napi_float64_array && t.ElementLength() >= kCursorLen) {
+        *out = t.As<Napi::Float64Array>().Data();
+        return true;
       }
-      uint64_t limit = maxRecords - delivered;
-      if (limit > maxRecords_) limit = maxRecords_;
-      Fill f;
-      f.cons = __atomic_load_n(r->consumerPos, __ATOMIC_ACQUIRE);
-      uint64_t startCons = f.cons;
-      FillStop why = FillBatch(r, data_, dataCap_, offsets_, (uint32_t)limit, &f);
-      if (why == FillStop::NeedGrow) {  // first record of the batch does not fit the buffer
-        if (Grow(env, f.needSize, &b)) {
-          why = FillBatch(r, data_, dataCap_, offsets_, (uint32_t)limit, &f);
-        } else {
-          failed = true;
-        }
-      }
-      uint32_t n = f.n;
-      uint64_t cons = f.cons;
-      bool advanced = cons != startCons, busy = why == FillStop::Busy;
-      bool drained = busy || why == FillStop::Empty;
-      if (failed && n == 0 && !advanced) break;
-      // The records are already copied out of the ring, so the space goes back to the
-      // producers before JS runs: code that runs inside the callback (including promise
-      // continuations drained by napi_make_callback) then sees a consistent ring.
-      if (advanced) __atomic_store_n(r->consumerPos, (unsigned long)cons, __ATOMIC_RELEASE);
-      bool ok = true;
-      if (n) ok = Deliver(env, b, n, drained, f.sameSize, fromPoll);
-      delivered += n;
-      if (!ok) return FinishDrain(delivered);  // exception pending (consume) or already reported (poll)
-      if (failed || !advanced || busy || closeRequested_ || (fromPoll && !polling_)) break;
     }
-    if (failed && fromPoll) {  // allocation failure in the poll path: stop, report
-      StopPoll();
-      ReportPending(env);
-    }
-    return FinishDrain(delivered);
-  }
-
-  uint64_t FinishDrain(uint64_t delivered) {
-    if (closeRequested_) {
-      closeRequested_ = false;
-      DoClose(false);
-    }
-    return delivered;
+    ThrowType(info.Env(), op, "cursor must be a Float64Array of at least 4 entries");
+    return false;
   }
 
   // -------------------------------------------------------------------------
+
+  // A new ArrayBuffer over the data area (read-only memory, twice the ring size). Each holds the mapping.
+  Napi::Value DataBuffer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env, "dataBuffer")) return Napi::Value();
+    RingMapping* m = ring_->mapping;
+    napi_value ab;
+    napi_status st = napi_create_external_arraybuffer(env, const_cast<uint8_t*>(ring_->data), 2 * (size_t)size_,
+                                                      OnDataBufferFreed, m, &ab);
+    if (st != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (!pending)
+        ThrowState(env, "napi_create_external_arraybuffer",
+                   "this Node.js cannot make an ArrayBuffer over the ring's memory (is the V8 sandbox on?)");
+      return Napi::Value();
+    }
+    m->refs++;
+    return Napi::Value(env, ab);
+  }
+
+  // window(cursor): the unread bytes: cursor[kStart] = their offset in the data buffer, returns their number
+  // (at most the ring size). JS walks the record headers itself, then calls advance().
+  Napi::Value Window(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double* cur;
+    if (!Alive(env, "window") || !ArgCursor(info, 0, "window", &cur)) return Napi::Value();
+    uint64_t cons = __atomic_load_n(ring_->consumerPos, __ATOMIC_RELAXED);
+    uint64_t prod = __atomic_load_n(ring_->producerPos, __ATOMIC_ACQUIRE);
+    uint64_t len = prod > cons ? prod - cons : 0;
+    if (len > size_) len = size_;
+    cur[kStart] = (double)(cons & ring_->mask);
+    cur[kBytes] = (double)len;
+    return Napi::Number::New(env, (double)len);
+  }
+
+  // fill(offsets: Uint32Array, maxRecords, cursor): notes the next committed records as (offset, length) pairs
+  // in `offsets`; returns their number. cursor[kBytes] = bytes to advance() by once JS has read them,
+  // cursor[kSameSize] = their one size or 0, cursor[kDrained] = 1 when nothing more was ready.
+  Napi::Value FillFn(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "fill";
+    if (!Alive(env, op)) return Napi::Value();
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      return ThrowType(env, op, "offsets must be a Uint32Array"), Napi::Value();
+    Napi::Uint32Array offs = info[0].As<Napi::Uint32Array>();
+    uint32_t max;
+    double* cur;
+    if (!ArgU32(info, 1, op, "maxRecords", &max) || !ArgCursor(info, 2, op, &cur)) return Napi::Value();
+    size_t room = offs.ElementLength() / 2;
+    if (max > room) max = (uint32_t)room;
+    FillResult res = FillOffsets(ring_, offs.Data(), max);
+    cur[kStart] = res.n ? (double)offs.Data()[0] : 0;
+    cur[kBytes] = (double)res.bytes;
+    cur[kSameSize] = (double)res.sameSize;
+    cur[kDrained] = res.drained ? 1 : 0;
+    return Napi::Number::New(env, res.n);
+  }
+
+  // advance(bytes): the consumer has read this many bytes (whole records, as window() or fill() walked them);
+  // their space goes back to the producers.
+  Napi::Value Advance(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "advance";
+    int64_t bytes;
+    if (!Alive(env, op) || !ArgI64(info, 0, op, "bytes", &bytes)) return Napi::Value();
+    uint64_t cons = __atomic_load_n(ring_->consumerPos, __ATOMIC_RELAXED);
+    uint64_t prod = __atomic_load_n(ring_->producerPos, __ATOMIC_ACQUIRE);
+    if (bytes < 0 || (bytes & 7) != 0 || (uint64_t)bytes > prod - cons)
+      return ThrowInvalid(env, op, "cannot advance by " + std::to_string(bytes) + " bytes (" + std::to_string(prod - cons) +
+                                       " unread)"),
+             Napi::Value();
+    if (bytes) __atomic_store_n(ring_->consumerPos, (unsigned long)(cons + bytes), __ATOMIC_RELEASE);
+    return env.Undefined();
+  }
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
     LogReset();
@@ -602,26 +538,6 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     return info.Env().Undefined();
   }
 
-  Napi::Value Consume(const Napi::CallbackInfo& info) {
-    LogReset();
-    Napi::Env env = info.Env();
-    const char* op = "consume";
-    if (!Alive(env, op)) return Napi::Value();
-    if (inBatch_)
-      return ThrowState(env, op, "consume() cannot be called from inside onBatch"), Napi::Value();
-    uint64_t max = UINT64_MAX;
-    if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
-      int64_t v;
-      if (!ArgI64(info, 0, op, "maxRecords", &v)) return Napi::Value();
-      if (v < 0) return ThrowInvalid(env, op, "maxRecords must be >= 0"), Napi::Value();
-      max = (uint64_t)v;
-    }
-    if (max == 0) return Napi::Number::New(env, 0);
-    uint64_t n = Drain(env, max, UINT32_MAX, false);
-    if (env.IsExceptionPending()) return Napi::Value();
-    return Napi::Number::New(env, (double)n);
-  }
-
   Napi::Value Available(const Napi::CallbackInfo& info) {
     if (!Alive(info.Env(), "available")) return Napi::Value();
     uint64_t cons = __atomic_load_n(ring_->consumerPos, __ATOMIC_ACQUIRE);
@@ -630,8 +546,6 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
   }
 
   Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), size_); }
-
-  Napi::Value DataOffset(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), (double)dataOffset_); }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     LogReset();
@@ -642,15 +556,10 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
   napi_env env_ = nullptr;
   Ring* ring_ = nullptr;
   EnvRings* er_ = nullptr;
-  napi_ref holder_ = nullptr, fnRef_ = nullptr, bufRef_ = nullptr;
-  // The current buffer: [offsets (dataOffset_ bytes) | data (dataCap_ bytes)].
-  uint32_t* offsets_ = nullptr;
-  uint8_t* data_ = nullptr;
-  size_t dataOffset_ = 0, dataCap_ = 0;
+  napi_ref fnRef_ = nullptr;
   napi_async_context actx_ = nullptr;
   uint32_t size_ = 0;
-  uint32_t maxRecords_ = 0, maxBatchesPerWake_ = 0;
-  bool polling_ = false, refed_ = false, strong_ = false, inBatch_ = false, closeRequested_ = false;
+  bool polling_ = false, refed_ = false, strong_ = false;
 };
 
 void AsyncCleanup(napi_async_cleanup_hook_handle handle, void* arg) {

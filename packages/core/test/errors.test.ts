@@ -55,9 +55,11 @@ describeBpf('bad objects', () => {
     }
     const codecErr = catchErr(() => coll.ringBuffer('events', { codec: { size: 'x', decode: () => 0 } as never }))
     expect(codecErr).toBeInstanceOf(InvalidArgumentError)
-    const sizeErr = catchErr(() => coll.ringBuffer('events', { bufferSize: 0 }))
+    const sizeErr = catchErr(() => coll.ringBuffer('events', { maxRecordsPerBatch: 0 }))
     expect(sizeErr).toBeInstanceOf(InvalidArgumentError)
-    expect((sizeErr as Error).message).toMatch(/bufferSize must be 8 bytes/)
+    expect((sizeErr as Error).message).toMatch(/maxRecordsPerBatch must be a whole number from 1/)
+    using rb = coll.ringBuffer('events')
+    expect(() => rb.consume(-1)).toThrow(/maxRecords must be a whole number >= 0, not -1/)
   })
 
   it('pin paths off bpffs are argument errors that say so, not "permission denied"', () => {

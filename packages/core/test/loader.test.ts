@@ -1,6 +1,6 @@
 // Real-kernel tests of the spec/live split: inspect, configure, load, attach,
 // maps (incl. batch), variables and ring-buffer delivery.
-import { rmSync, unlinkSync } from 'node:fs'
+import { readFileSync, rmSync, unlinkSync } from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { BpfError, BpfMap, Collection, CollectionSpec, InvalidArgumentError, NotFoundError, RingBuffer, SyscallError, type RecordBatch } from '../src/index.js'
 import { catchErr, describeBpf, testObject } from './helpers.js'
@@ -226,7 +226,7 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
   })
 
   it("'batch' listeners see every batch; off() stops a listener, also from inside a delivery", () => {
-    using rb = coll.ringBuffer<{ seq: bigint }>('events', { codec: 'event', bufferSize: 96 })
+    using rb = coll.ringBuffer<{ seq: bigint }>('events', { codec: 'event', maxRecordsPerBatch: 3 })
     rb.consume()
     const batchCounts: number[] = []
     const onBatchEvent = (b: RecordBatch) => batchCounts.push(b.count)
@@ -252,8 +252,8 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
   })
 
   it('keeps delivering in small batches and after a callback detaches the batch buffer', () => {
-    // bufferSize fits 3 of the 32-byte records: 50 records arrive as 17 batches in one consume()
-    using rb = new RingBuffer(coll.map('events'), { bufferSize: 96 })
+    // 3 records per batch: 50 records arrive as 17 batches in one consume()
+    using rb = new RingBuffer(coll.map('events'), { maxRecordsPerBatch: 3 })
     rb.consume()
     const seqs: bigint[] = []
     rb.onBatch((b) => {
@@ -273,8 +273,8 @@ describeBpf('loaded collection: maps, variables, ring buffer', () => {
   })
 
   it('a burst is delivered a few batches per event-loop turn, so other callbacks still run', async () => {
-    // 128 records per batch (4 KiB of 32-byte records), at most 2 batches per wake-up
-    using rb = new RingBuffer(coll.map('events'), { bufferSize: 4096, maxBatchesPerWake: 2 })
+    // 128 records per batch, at most 2 batches per wake-up
+    using rb = new RingBuffer(coll.map('events'), { maxRecordsPerBatch: 128, maxBatchesPerWake: 2 })
     rb.consume()
     callGetppid(5000)
     let delivered = 0
@@ -460,5 +460,87 @@ describeBpf('ring batches of one record size and of several', () => {
     expect(seqs).toEqual([1, 3, 5, 7])
     expect(rb.stats.malformed).toBe(4)
     expect(errors.map((e) => e.message)).toEqual(Array(4).fill("ring 'records': record of 16 bytes is shorter than the 24-byte codec"))
+  })
+})
+
+describeBpf('zero-copy ring reading', () => {
+  /** maps.bpf.o with a 4 KiB ring: 102 of its 40-byte records (32 + 8-byte header) fill it, so reads wrap. */
+  function smallRing(): Collection {
+    const spec = CollectionSpec.fromFile(testObject('maps'))
+    spec.variables.must('target_tgid').set(process.pid)
+    spec.maps.must('events').maxEntries = 4096
+    const coll = new Collection(spec)
+    coll.attachAll()
+    return coll
+  }
+  const getppid = (n: number) => {
+    for (let i = 0; i < n; i++) void process.ppid
+  }
+
+  it('records that wrap past the end of the ring arrive whole, through a batch view and decoded', () => {
+    for (const how of ['batch', 'decoded'] as const) {
+      using coll = smallRing()
+      using rb = coll.ringBuffer<{ seq: bigint }>('events', { codec: 'event' })
+      const seqs: bigint[] = []
+      if (how === 'batch') {
+        rb.onBatch((b) => {
+          expect(b.sameSize).toBe(32)
+          expect(b.stride).toBe(40)
+          // by stride from the first record: the double mapping makes a wrapped batch contiguous
+          for (let off = b.offset(0), end = off + b.count * b.stride; off < end; off += b.stride) seqs.push(b.view.getBigUint64(off, true))
+        })
+      } else {
+        rb.on('data', (e) => seqs.push(e.seq))
+      }
+      for (let round = 0; round < 6; round++) {
+        getppid(70) // 2800 bytes: the second round already wraps
+        expect(rb.consume()).toBe(70)
+      }
+      expect(seqs.length).toBe(420)
+      for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1n)
+      expect(rb.refreshLost()).toBe(0)
+    }
+  })
+
+  it('a listener that throws stops the walk after its record; the rest are delivered by the next read, none twice', () => {
+    using coll = smallRing()
+    using rb = coll.ringBuffer<{ seq: bigint }>('events', { codec: 'event' })
+    const seqs: bigint[] = []
+    let throwAt = 3
+    rb.on('data', (e) => {
+      seqs.push(e.seq)
+      if (seqs.length === throwAt) throw new Error('listener failed')
+    })
+    getppid(10)
+    expect(() => rb.consume()).toThrow('listener failed')
+    expect(seqs.length).toBe(3)
+    expect(rb.stats.records).toBe(3)
+    expect(rb.available()).toBe(7 * 40) // the other seven wait in the ring
+    throwAt = 0
+    expect(rb.consume()).toBe(7)
+    expect(seqs.length).toBe(10)
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe(seqs[i - 1]! + 1n)
+    expect(rb.available()).toBe(0)
+  })
+
+  it('close() releases the ring at once; a view kept past it reads zeros instead of faulting', () => {
+    const ringMappings = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('bpf-map')).length
+    const before = ringMappings()
+    using coll = smallRing()
+    const rb = coll.ringBuffer('events')
+    let kept: DataView | undefined
+    let first = -1
+    rb.onBatch((b) => {
+      kept = b.view
+      first = b.offset(0)
+    })
+    getppid(1)
+    rb.consume()
+    expect(kept!.getUint32(first + 8, true)).toBe(process.pid) // struct event: seq, then pid
+    expect(ringMappings()).toBe(before + 2) // consumer page; producer page and data area
+    rb.close()
+    expect(ringMappings()).toBe(before)
+    expect(kept!.getUint32(first + 8, true)).toBe(0)
+    expect(new Uint8Array(kept!.buffer).every((x) => x === 0)).toBe(true)
   })
 })
