@@ -41,7 +41,7 @@ export class Formatter {
     const p = ev.process
     const time = this.paint(90, ev.time.slice(11, 23))
     const who = `${this.paint(1, p.executable.name || p.command)}[${p.pid}] uid=${p.user.id}${this.workload(ev)}`
-    const chain = (ev.ancestors ?? []).map((a) => `${a.executable.path.split('/').pop() || '?'}[${a.pid}]`).join(' ← ')
+    const chain = (ev.ancestors ?? []).map((a) => `${a.executable.path.split('/').pop() || a.command || '?'}[${a.pid}]`).join(' ← ')
     switch (ev.type) {
       case 'process.exec': {
         const args = p.command_args.slice(1).join(' ')

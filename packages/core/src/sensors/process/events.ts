@@ -33,6 +33,8 @@ export interface AncestorInfo {
   exec_id: string
   executable: { path: string }
   command_args?: string[]
+  /** the kernel's comm: names the process when its executable cannot be read (path '') */
+  command: string
 }
 
 export interface EventBase {

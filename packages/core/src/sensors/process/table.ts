@@ -147,7 +147,7 @@ export class ProcessTable {
       seen.add(cur)
       const e = this.lookupOrRead(cur)
       if (!e) break
-      out.push({ pid: e.pid, exec_id: e.execId, executable: { path: e.path } })
+      out.push({ pid: e.pid, exec_id: e.execId, executable: { path: e.path }, command: e.comm })
       if (cur === 1) break
       cur = e.ppid
     }
