@@ -400,6 +400,40 @@ describe('LlmMonitor on hostile input', () => {
     expect(h.diagnostics.map((d) => d.message)).toEqual(["stream event 'contentBlockDelta': delta.text is number, not text"])
   })
 
+  it('InvokeModel with a native model: Llama text and counts, and a wrong-typed text field is a parse error', () => {
+    const invoke = (response: object) => {
+      const req = httpRequest('POST', 'bedrock-runtime.us-east-1.amazonaws.com', '/model/meta.llama3-8b-instruct-v1%3A0/invoke', [['Content-Type', 'application/json']], JSON.stringify({ prompt: 'Say hello', max_gen_len: 20 }))
+      const h = harness()
+      h.feed(recsOf(req, httpResponse(200, [['Content-Type', 'application/json']], [JSON.stringify(response)])))
+      return h
+    }
+    const good = invoke({ generation: 'Hello there', prompt_token_count: 5, generation_token_count: 3, stop_reason: 'stop' })
+    expect(good.exchanges[0]!).toMatchObject({ provider: 'bedrock', operation: 'invoke', model: 'meta.llama3-8b-instruct-v1:0', messages: [{ role: 'user', content: 'Say hello' }] })
+    expect(good.exchanges[0]!.completion).toMatchObject({ text: 'Hello there', finish_reason: 'stop' })
+    expect(good.exchanges[0]!.usage).toMatchObject({ input_tokens: 5, output_tokens: 3, estimated: false })
+    expect(good.monitor.stats()).toMatchObject({ parseErrors: 0, internalErrors: 0 })
+    const bad = invoke({ generation: 42, prompt_token_count: 5, generation_token_count: 3, stop_reason: 'stop' })
+    expect(bad.exchanges[0]!.completion.text).toBe('')
+    expect(bad.monitor.stats()).toMatchObject({ parseErrors: 1, internalErrors: 0 })
+    expect(bad.diagnostics.map((d) => d.message)).toEqual(['response body: generation is number, not text'])
+  })
+
+  it('InvokeModelWithResponseStream with a native model: Titan chunks; a wrong-typed chunk is a parse error, the good ones are kept', () => {
+    const req = httpRequest('POST', 'bedrock-runtime.us-east-1.amazonaws.com', '/model/amazon.titan-text-express-v1/invoke-with-response-stream', [['Content-Type', 'application/json']], JSON.stringify({ inputText: 'Say hello' }))
+    const chunk = (o: object) => eventFrame('chunk', { bytes: Buffer.from(JSON.stringify(o)).toString('base64') })
+    const frames = [
+      chunk({ outputText: 'Hel', index: 0 }),
+      chunk({ outputText: { t: 1 }, index: 0 }),
+      chunk({ outputText: 'lo', index: 0, completionReason: 'FINISH', 'amazon-bedrock-invocationMetrics': { inputTokenCount: 3, outputTokenCount: 2 } }),
+    ]
+    const h = harness()
+    h.feed(recsOf(req, httpResponse(200, [['Content-Type', 'application/vnd.amazon.eventstream']], frames, { chunked: true })))
+    expect(h.exchanges[0]!.completion).toMatchObject({ text: 'Hello', finish_reason: 'FINISH' })
+    expect(h.exchanges[0]!.usage).toMatchObject({ input_tokens: 3, output_tokens: 2 })
+    expect(h.monitor.stats()).toMatchObject({ parseErrors: 1, internalErrors: 0 })
+    expect(h.diagnostics.map((d) => d.message)).toEqual(["stream event 'chunk': outputText is object, not text"])
+  })
+
   it('reports an exception frame as the provider error', () => {
     const req = httpRequest('POST', 'bedrock-runtime.us-east-1.amazonaws.com', '/model/amazon.nova-pro-v1%3A0/converse-stream', [['Content-Type', 'application/json']], JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hi' }] }] }))
     const h = harness()

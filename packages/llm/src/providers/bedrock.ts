@@ -136,6 +136,16 @@ function nativeRequest(body: Json, match: { model?: string; stream?: boolean }):
   return requestFromUrl(match, prompt !== undefined ? [textMessage('user', prompt)] : [])
 }
 
+/** Where the native response shapes keep their text. */
+const NATIVE_TEXT_FIELDS: (string | number)[][] = [
+  ['generation'], // Meta Llama
+  ['outputText'], // Titan stream chunk
+  ['results', 0, 'outputText'], // Titan
+  ['outputs', 0, 'text'], // Mistral
+  ['completion'], // Claude 2 text completions
+  ['text'], // Cohere Command R
+]
+
 /** Reads the text and counts of the known native response shapes (whole bodies and stream chunks alike). */
 function nativeResponse(out: CompletionBuilder, b: Json): void {
   if (obj(get(b, 'output')) || obj(get(b, 'contentBlockDelta')) || obj(get(b, 'messageStop')) || obj(get(b, 'metadata'))) {
@@ -143,14 +153,13 @@ function nativeResponse(out: CompletionBuilder, b: Json): void {
     if (obj(get(b, 'output'))) bedrockConverseAdapter.responseBody(out, b, undefined as never)
     else bedrockConverseAdapter.streamEvent(out, b, undefined, undefined as never)
   }
-  const text =
-    str(get(b, 'generation')) ?? // Meta Llama
-    str(get(b, 'outputText')) ?? // Titan stream chunk
-    str(get(b, 'results', 0, 'outputText')) ?? // Titan
-    str(get(b, 'outputs', 0, 'text')) ?? // Mistral
-    str(get(b, 'completion')) ?? // Claude 2 text completions
-    str(get(b, 'text')) // Cohere Command R
-  out.appendText(text)
+  // the first of the known text fields that is present; one of another type is a parse error, not skipped
+  for (const path of NATIVE_TEXT_FIELDS) {
+    const v = get(b, ...path)
+    if (v === undefined || v === null) continue
+    out.appendText(out.textField(v, path.join('.')))
+    break
+  }
   const reason =
     str(get(b, 'stop_reason')) ?? str(get(b, 'completionReason')) ?? str(get(b, 'results', 0, 'completionReason')) ?? str(get(b, 'outputs', 0, 'stop_reason')) ?? str(get(b, 'finish_reason'))
   if (reason) out.finishReason = reason
