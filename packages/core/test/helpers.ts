@@ -190,3 +190,14 @@ export async function startLlmMock(): Promise<{ port: number; stop: () => void }
   const port = await new Promise<number>((resolve) => server.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).port)))
   return { port, stop: () => server.kill() }
 }
+
+let nodeCommCache: string | undefined
+/**
+ * The kernel comm of a process started from this Node binary: 'node' up to
+ * Node 22; Node 24 names its main thread 'MainThread', which is then also the
+ * process's comm. Asked of a real child, not guessed from the version.
+ */
+export function nodeComm(): string {
+  nodeCommCache ??= execFileSync(process.execPath, ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/comm', 'utf8').trim())"], { encoding: 'utf8' })
+  return nodeCommCache
+}

@@ -19,7 +19,7 @@ import { PlainSocketSensor, type PlainCloseEvent, type PlainRecord } from '../sr
 import type { TlsRecord } from '../src/sensors/tls/index.js'
 import { InvalidArgumentError } from '../src/errors.js'
 import { assembleStreams, bodies, type Stream } from './fixtures/tls/streams.js'
-import { describeBpf, firstOutput, tempDir, selfSignedCert } from './helpers.js'
+import { describeBpf, firstOutput, tempDir, selfSignedCert, nodeComm } from './helpers.js'
 import { codecForType } from '../src/btf/index.js'
 import type { Codec } from '../src/codec.js'
 import { bundledObject } from '../src/probes.js'
@@ -205,7 +205,7 @@ describeBpf('plain socket sensor', () => {
     { name: 'curl --http2-prior-knowledge (h2c)', h2: true, comm: () => 'curl', command: (m, url, f) => ['curl', ['-sS', '--http2-prior-knowledge', '-o', '/dev/null', ...curlArgs(m, f), url]] },
     { name: 'python3 urllib', h2: false, comm: () => basename(python).slice(0, 15), command: (m, url, f) => [python, [join(dir, 'client.py'), m, url, f]] },
     { name: 'wget', h2: false, comm: () => 'wget', command: (m, url, f) => ['wget', ['-q', '-O', '/dev/null', ...(m === 'download' ? [] : [`--post-file=${f}`]), url]] },
-    { name: 'node http', h2: false, comm: () => 'node', command: (m, url, f) => [process.execPath, [join(dir, 'client.mjs'), m, url, f]] },
+    { name: 'node http', h2: false, comm: nodeComm, command: (m, url, f) => [process.execPath, [join(dir, 'client.mjs'), m, url, f]] },
   ]
 
   async function settle(): Promise<void> {
@@ -350,7 +350,7 @@ describeBpf('plain socket sensor', () => {
   it('captures the server side of the same connections, with the mirrored 4-tuple', () => {
     const srv = records.filter((r) => r.pid === server.pid)
     expect(srv.length).toBeGreaterThan(0)
-    expect(new Set(srv.map((r) => r.comm))).toEqual(new Set(['node']))
+    expect(new Set(srv.map((r) => r.comm))).toEqual(new Set([nodeComm()]))
     // every client connection has a server-side twin: same ports, swapped
     const clientTuples = new Set(records.filter((r) => r.pid !== server.pid && r.tuple?.dport === ports.http).map((r) => `${r.tuple!.sport}`))
     const serverTuples = new Set(srv.filter((r) => r.tuple?.sport === ports.http).map((r) => `${r.tuple!.dport}`))

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TlsSensor, type TlsCloseEvent, type TlsRecord } from '../src/sensors/tls/index.js'
 import { sseEvent } from './fixtures/tls/sse.mjs'
 import { assembleStreams, bodies, type Stream } from './fixtures/tls/streams.js'
-import { describeBpf, repoRoot, tempDir, selfSignedCert } from './helpers.js'
+import { describeBpf, repoRoot, tempDir, selfSignedCert, nodeComm } from './helpers.js'
 
 const fixtures = join(repoRoot, 'packages', 'core', 'test', 'fixtures', 'tls')
 const MiB = 1 << 20
@@ -134,7 +134,7 @@ describeBpf('TLS sensor', () => {
       h2: false,
       library: 'openssl',
       fd: false,
-      comm: () => 'node',
+      comm: nodeComm,
       command: (mode, url, body) => [process.execPath, [join(fixtures, 'client-https.mjs'), mode, url, body]],
     },
     {
@@ -143,7 +143,7 @@ describeBpf('TLS sensor', () => {
       h2: true,
       library: 'openssl',
       fd: false,
-      comm: () => 'node',
+      comm: nodeComm,
       command: (mode, url, body) => [process.execPath, [join(fixtures, 'client-h2.mjs'), mode, url, body]],
     },
     {

@@ -36,7 +36,7 @@ import { PlainRecordDecoder, type PlainCloseEvent, type PlainRecord, type RawSoc
 export interface PlainSocketSensorOptions {
   /** capture only these processes (default: all but the agent itself) */
   pids?: number[]
-  /** capture only processes whose main thread's comm (15 bytes) is exactly this */
+  /** capture only processes whose main thread's comm (15 bytes) is exactly this (Node 24 names its main thread, so its processes are "MainThread", not "node") */
   comm?: string
   /** capture only sockets whose local or remote port is one of these (default: any port) */
   ports?: number[]

@@ -69,7 +69,7 @@ import { LIBRARY_CODES, RecordDecoder, TLS_F_HOLD, type RawTlsEvent, type TlsClo
 export interface TlsSensorOptions {
   /** capture only these processes (default: all but the agent itself) */
   pids?: number[]
-  /** capture only processes whose main thread's comm (15 bytes) is exactly this */
+  /** capture only processes whose main thread's comm (15 bytes) is exactly this (Node 24 names its main thread, so its processes are "MainThread", not "node") */
   comm?: string
   /** bytes captured per TLS call; the rest is counted and reported as a gap (default 1 MiB, min 256 KiB) */
   maxBytesPerCall?: number
