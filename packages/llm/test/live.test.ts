@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { HttpPipeline, TlsSensor } from '@bpfkit/core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { describeBpf, tempDir, selfSignedCert } from '../../core/test/helpers.js'
+import { describeBpf, nodeComm, tempDir, selfSignedCert } from '../../core/test/helpers.js'
 import { type LlmExchangeEvent, type LlmFindingEvent, LlmMonitor, type Scanner } from '../src/index.js'
 
 const live = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'live')
@@ -129,7 +129,7 @@ describeBpf('LLM calls captured live over TLS', () => {
       expect(ev.completion.tool_calls[0]!.arguments).toBe(ARGS)
       expect(ev.completion.finish_reason).toBe(seen.finish_reason)
       expect(ev.usage).toMatchObject({ ...seen.usage, estimated: false })
-      expect(ev.process.comm).toBe('node')
+      expect(ev.process.comm).toBe(nodeComm())
       expect(ev.latency.total_ms).toBeGreaterThan(0)
       expect(JSON.stringify(ev)).not.toContain('NOTAREALKEY')
       // the watch scanner saw the streamed text and raised its finding for this exchange
