@@ -456,7 +456,6 @@ class NativeRingReader : public Napi::ObjectWrap<NativeRingReader> {
     size_t room = offs.ElementLength() / 2;
     if (max > room) max = (uint32_t)room;
     FillResult res = FillOffsets(ring_, offs.Data(), max);
-    cur[kStart] = res.n ? (double)offs.Data()[0] : 0;
     cur[kBytes] = (double)res.bytes;
     cur[kSameSize] = (double)res.sameSize;
     cur[kDrained] = res.drained ? 1 : 0;

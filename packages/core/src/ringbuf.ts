@@ -146,8 +146,6 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   readonly #highWaterMark: number
   /** the ring's data area as the addon mapped it (replaced if a user transfers it away) */
   #data: ArrayBuffer
-  #view: DataView
-  #bytes: Uint8Array
   readonly #offsets: Uint32Array
   readonly #batch: RecordBatch
   /** [start, bytes, sameSize, drained], written by the addon's window() and fill() */
@@ -217,10 +215,8 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     this.#maxRecordsPerBatch = maxRecordsPerBatch
     this.#maxBatchesPerWake = maxBatchesPerWake
     this.#data = data
-    this.#view = new DataView(data)
-    this.#bytes = new Uint8Array(data)
     this.#offsets = new Uint32Array(2 * maxRecordsPerBatch)
-    this.#batch = new RecordBatch(this.#view, this.#bytes, this.#offsets)
+    this.#batch = new RecordBatch(new DataView(data), new Uint8Array(data), this.#offsets)
     this.#lostCheckIntervalMs = Math.max(0, options.lostCheckIntervalMs ?? 50)
     this.#codec = options.codec
     this.#loops = loopsFor(options.codec)
@@ -406,8 +402,8 @@ export class RingBuffer<T = Uint8Array> extends Resource {
   #refreshViews(): void {
     if (this.#data.byteLength !== 0) return
     this.#data = this.#reader.dataBuffer()
-    this.#view = this.#batch.view = new DataView(this.#data)
-    this.#bytes = this.#batch.bytes = new Uint8Array(this.#data)
+    this.#batch.view = new DataView(this.#data)
+    this.#batch.bytes = new Uint8Array(this.#data)
   }
 
   /** One RecordBatch: the addon notes the records, JS reads them, then their space goes back to producers. */
@@ -452,16 +448,17 @@ export class RingBuffer<T = Uint8Array> extends Resource {
     }
     this.#refreshViews()
     const start = cursor[0]!
+    const { view, bytes } = this.#batch
     const walk = this.#walk
     walk[0] = start
     let end: number
     try {
-      end = this.#loops.window(this.#view, this.#bytes, start, start + len, limit, this.#codec, this.#sink(), this.#onMalformed, walk)
+      end = this.#loops.window(view, bytes, start, start + len, limit, this.#codec, this.#sink(), this.#onMalformed, walk)
     } catch (err) {
       // a listener threw: the records up to its own count as read (reading that one again would throw
       // again); the rest stay in the ring for the next read
       this.#fanOutListeners = NO_LISTENERS
-      this.#consumed(start, walk[0]!, countRecords(this.#view, start, walk[0]!))
+      this.#consumed(start, walk[0]!, countRecords(view, start, walk[0]!))
       throw err
     }
     this.#fanOutListeners = NO_LISTENERS
